@@ -1,0 +1,170 @@
+/* annc: the C core's public interface. Plain C11, no Python headers.
+ *
+ * Conventions
+ *  - Every matrix is row-major float32 with an explicit leading dimension (elements per row).
+ *  - Functions write their outputs first in the argument list where practical (llm.c style).
+ *  - The caller owns every buffer; the core never allocates on a hot path and keeps no global
+ *    mutable state besides the ISA dispatch table, which is written once.
+ *  - `nthreads` is always an argument; the core never calls omp_set_num_threads.
+ *  - Status codes: 0 is success; internal invariants that fail return a negative code.
+ */
+#ifndef ANNC_H
+#define ANNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum annc_status {
+    ANNC_OK = 0,
+    ANNC_ERR_ARG = -1,      /* an argument broke the documented contract */
+    ANNC_ERR_WORKSPACE = -2 /* the workspace given is smaller than the query asked for */
+};
+
+/* ------------------------------------------------------------------ configuration (cpu.c) */
+enum annc_isa { ANNC_ISA_GENERIC = 0, ANNC_ISA_AVX2 = 1 };
+
+/* The ISA the dispatch table uses: the best the CPU and OS support, unless the environment
+ * variable ANNC_ISA=generic forces the portable kernels. Detected once, on first use. */
+int annc_isa(void);
+const char *annc_isa_name(int isa);
+int annc_cpu_has_avx2_fma(void);   /* what the hardware offers, regardless of ANNC_ISA */
+int annc_openmp_enabled(void);     /* 1 when the core was compiled with OpenMP */
+int annc_omp_max_threads(void);    /* OpenMP's own default, 1 without OpenMP */
+
+/* ------------------------------------------------------------------ activations (activations.c) */
+enum annc_act {
+    ANNC_ACT_LINEAR = 0,
+    ANNC_ACT_RELU = 1,
+    ANNC_ACT_SIGMOID = 2,
+    ANNC_ACT_TANH = 3,
+    ANNC_ACT_SOFTMAX = 4,    /* row-wise; not valid for the element-wise functions */
+    ANNC_ACT_ELU = 5,        /* param = alpha (Keras default 1.0) */
+    ANNC_ACT_SELU = 6,
+    ANNC_ACT_SOFTPLUS = 7,
+    ANNC_ACT_SOFTSIGN = 8,
+    ANNC_ACT_SWISH = 9,      /* x * sigmoid(x), a.k.a. silu */
+    ANNC_ACT_GELU = 10,      /* exact (erf) form: Keras 3's default approximate=False */
+    ANNC_ACT_LEAKY_RELU = 11,/* param = negative_slope (Keras 3 default 0.2) */
+    ANNC_ACT_GELU_TANH = 12, /* gelu(approximate=True) */
+    ANNC_ACT_COUNT = 13
+};
+
+/* 1 when the derivative needs the pre-activation x; 0 when it can be computed from y alone. */
+int annc_act_backward_needs_input(int act);
+
+/* y = act(x) element-wise over n values; y may alias x. */
+void annc_act_forward(int act, float param, float *y, const float *x, ptrdiff_t n);
+
+/* dx = dy * act'(x) element-wise; x is the pre-activation (may be NULL when
+ * annc_act_backward_needs_input(act) == 0), y the activation output. dx may alias dy. */
+void annc_act_backward(int act, float param, float *dx, const float *dy, const float *x,
+                       const float *y, ptrdiff_t n);
+
+/* Row-wise numerically stable softmax of a rows x cols matrix; y may alias x. */
+void annc_softmax_forward(float *y, ptrdiff_t ldy, const float *x, ptrdiff_t ldx,
+                          ptrdiff_t rows, ptrdiff_t cols);
+/* dx = y * (dy - sum(dy * y)) row-wise; dx may alias dy. */
+void annc_softmax_backward(float *dx, const float *dy, const float *y, ptrdiff_t rows,
+                           ptrdiff_t cols);
+
+/* ------------------------------------------------------------------ GEMM (gemm.c) */
+enum annc_trans { ANNC_NO_TRANS = 0, ANNC_TRANS = 1 };
+
+/* C = act(alpha * op(A) * op(B) + beta * C + bias)
+ *   op(A) is m x k, op(B) is k x n, C is m x n; A is stored m x k (lda >= k) or, transposed,
+ *   k x m (lda >= m); likewise B. beta == 0 overwrites C without reading it (NaN in C does not
+ *   propagate). bias (length n, may be NULL) is added to every row; act is an element-wise
+ *   annc_act (not softmax) applied last, with act_param. The K reduction is never split across
+ *   threads, so the result is bit-identical for any nthreads >= 1.
+ * workspace: at least annc_sgemm_workspace_floats(m, n, k, nthreads) floats, 64-byte aligned;
+ *   may be NULL, in which case the function allocates (and frees) its own.
+ * Returns ANNC_OK or ANNC_ERR_ARG. */
+int annc_sgemm(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+               const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c,
+               ptrdiff_t ldc, const float *bias, int act, float act_param, int nthreads,
+               float *workspace);
+size_t annc_sgemm_workspace_floats(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int nthreads);
+
+/* The thread count the GEMM would use for this shape given at most nthreads. */
+int annc_sgemm_threads_for(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int nthreads);
+
+/* ------------------------------------------------------------------ losses (losses.c) */
+enum annc_loss {
+    ANNC_LOSS_SPARSE_CCE = 0, /* target: int32 class ids, pred: probabilities */
+    ANNC_LOSS_CCE = 1,        /* target: float one-hot / distribution */
+    ANNC_LOSS_BCE = 2,        /* target: float in [0, 1] */
+    ANNC_LOSS_MSE = 3,
+    ANNC_LOSS_MAE = 4,
+    ANNC_LOSS_HUBER = 5,      /* param = delta (Keras default 1.0) */
+    ANNC_LOSS_COUNT = 6
+};
+
+/* Per-sample loss (Keras semantics: mean over the last axis for MSE/MAE/Huber/BCE, sum over
+ * classes for the cross-entropies, probabilities clipped to [eps, 1 - eps] with eps = 1e-7)
+ * into loss_out[rows] (may be NULL), and the gradient of grad_scale * sum(loss_out) with
+ * respect to pred into dpred (may be NULL). from_logits != 0 applies softmax (CCE, sparse
+ * CCE) or sigmoid (BCE) to pred first, fused and stable. target: const int32_t* for sparse
+ * CCE, else const float* with the layout of pred. Labels outside [0, cols) give ANNC_ERR_ARG. */
+int annc_loss(int loss, int from_logits, float param, float *loss_out, float *dpred,
+              const float *pred, const void *target, ptrdiff_t rows, ptrdiff_t cols,
+              float grad_scale);
+
+/* ------------------------------------------------------------------ optimizers (optim.c) */
+enum annc_opt {
+    ANNC_OPT_SGD = 0, ANNC_OPT_RMSPROP = 1, ANNC_OPT_ADAM = 2, ANNC_OPT_ADAMW = 3,
+    ANNC_OPT_ADAGRAD = 4, ANNC_OPT_ADADELTA = 5, ANNC_OPT_ADAMAX = 6, ANNC_OPT_NADAM = 7,
+    ANNC_OPT_COUNT = 8
+};
+
+/* Hyper-parameters (Keras 3 names) and the per-step scalars derived from them. */
+typedef struct annc_optimizer {
+    int kind;
+    float learning_rate;   /* the current step's learning rate (schedules evaluated by caller) */
+    float momentum;        /* SGD, RMSprop */
+    int nesterov;          /* SGD */
+    float rho;             /* RMSprop, Adadelta */
+    int centered;          /* RMSprop */
+    float beta_1, beta_2;  /* Adam family */
+    int amsgrad;           /* Adam, AdamW */
+    float epsilon;
+    float initial_accumulator_value; /* Adagrad */
+    float weight_decay;    /* 0 = off; applied as w -= w * weight_decay * lr before the update */
+    int64_t iterations;    /* steps applied before this one (Keras' optimizer.iterations) */
+    double u_product;      /* Nadam's running product; 1.0 at start; updated by annc_opt_prepare */
+    /* per-step scalars filled by annc_opt_prepare */
+    double s[8];
+} annc_optimizer;
+
+/* Number of float slots per parameter the optimizer keeps (0..3). */
+int annc_opt_num_slots(const annc_optimizer *o);
+/* Compute the step's scalars (bias corrections, Nadam's u_t ...) from o->iterations and
+ * o->learning_rate; call once per step before annc_opt_apply, then increment iterations. */
+void annc_opt_prepare(annc_optimizer *o);
+/* One update of n parameters w with gradient g and slots s0..s2 (unused ones may be NULL),
+ * exactly Keras 3's formulas. */
+void annc_opt_apply(const annc_optimizer *o, float *w, const float *g, float *s0, float *s1,
+                    float *s2, ptrdiff_t n);
+
+/* ------------------------------------------------------------------ random numbers (rng.c) */
+/* Counter-based: the value at (key, counter) depends on nothing else, so any split of the work
+ * across threads gives the same stream. */
+uint64_t annc_rng_u64(uint64_t key, uint64_t counter);
+void annc_rng_uniform(float *out, ptrdiff_t n, uint64_t key, uint64_t counter, float lo, float hi);
+void annc_rng_normal(float *out, ptrdiff_t n, uint64_t key, uint64_t counter, float mean,
+                     float stddev);
+/* Normal resampled until within two standard deviations (Keras' truncated_normal). */
+void annc_rng_truncated_normal(float *out, ptrdiff_t n, uint64_t key, uint64_t counter,
+                               float mean, float stddev);
+/* A uniformly random permutation of 0..n-1 (Fisher-Yates driven by the counter stream). */
+void annc_rng_permutation(int64_t *out, int64_t n, uint64_t key, uint64_t counter);
+/* Inverted dropout: mask[i] = 0 with probability rate, else 1 / (1 - rate). */
+void annc_rng_dropout_mask(float *mask, ptrdiff_t n, uint64_t key, uint64_t counter, float rate);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ANNC_H */

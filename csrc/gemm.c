@@ -1,0 +1,381 @@
+/* Single-precision GEMM in the BLIS/GotoBLAS structure.
+ *
+ *   for jc in N by NC:            (B block lives in L3)
+ *     for pc in K by KC:          pack B[pc:pc+KC, jc:jc+NC] into NR-wide panels
+ *       for ic in M by MC:        pack A[ic:ic+MC, pc:pc+KC] into MR-tall panels (L2)
+ *         for jr in NC by NR:     one B panel stays in L1 ...
+ *           for ir in MC by MR:   ... while the micro-kernel streams A panels past it
+ *
+ * Operands are addressed by (row stride, column stride), so transposition is a stride swap and
+ * never a copy. The driver may also compute C^T = op(B)^T op(A)^T when that fits the register
+ * tile better (the training shapes have one side of 32 rows): same arithmetic per element of C,
+ * so the result does not depend on the choice.
+ *
+ * Threads: the output C is cut into a grid of rectangles, one per thread; every thread runs
+ * the whole serial algorithm on its rectangle with its own packing buffers. The K loop is never
+ * split, so every element of C sees the same sequence of FMAs whatever the thread count.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "annc.h"
+#include "internal.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* A strided view of a matrix: element (i, j) is at p[i * rs + j * cs]. */
+typedef struct {
+    const float *p;
+    ptrdiff_t rs, cs;
+} mview;
+
+typedef struct {
+    ptrdiff_t m, n, k;
+    mview a, b;            /* op(A) m x k, op(B) k x n */
+    float *c;
+    ptrdiff_t rsc, csc;    /* C (or C^T when swapped) */
+    float alpha, beta;
+    /* epilogue, always in the coordinates of the caller's C (row-major, ldc) */
+    float *c_user;
+    ptrdiff_t ldc_user;
+    int swapped;
+    const float *bias;
+    int act;
+    float act_param;
+} gemm_problem;
+
+static ptrdiff_t round_up(ptrdiff_t x, ptrdiff_t to) { return (x + to - 1) / to * to; }
+static ptrdiff_t ceil_div(ptrdiff_t x, ptrdiff_t y) { return (x + y - 1) / y; }
+
+/* ---------------------------------------------------------------- packing */
+
+/* Ap: ceil(mc/MR) panels, each kc columns of MR values; rows past mc are zero. */
+static void pack_a(float *restrict ap, const mview *a, ptrdiff_t i0, ptrdiff_t p0, ptrdiff_t mc,
+                   ptrdiff_t kc, int MR) {
+    for (ptrdiff_t ir = 0; ir < mc; ir += MR) {
+        const int mr = (int)ANNC_MIN((ptrdiff_t)MR, mc - ir);
+        const float *src = a->p + (i0 + ir) * a->rs + p0 * a->cs;
+        if (a->rs == 1 && mr == MR) {
+            /* column of the panel is contiguous in memory (A stored transposed) */
+            for (ptrdiff_t p = 0; p < kc; p++) {
+                const float *s = src + p * a->cs;
+                for (int i = 0; i < MR; i++) ap[p * MR + i] = s[i];
+            }
+        } else {
+            for (int i = 0; i < mr; i++) {
+                const float *s = src + i * a->rs;
+                if (a->cs == 1)
+                    for (ptrdiff_t p = 0; p < kc; p++) ap[p * MR + i] = s[p];
+                else
+                    for (ptrdiff_t p = 0; p < kc; p++) ap[p * MR + i] = s[p * a->cs];
+            }
+            for (int i = mr; i < MR; i++)
+                for (ptrdiff_t p = 0; p < kc; p++) ap[p * MR + i] = 0.0f;
+        }
+        ap += (ptrdiff_t)MR * kc;
+    }
+}
+
+/* Bp: ceil(nc/NR) panels, each kc rows of NR values; columns past nc are zero. */
+static void pack_b(float *restrict bp, const mview *b, ptrdiff_t p0, ptrdiff_t j0, ptrdiff_t kc,
+                   ptrdiff_t nc, int NR) {
+    for (ptrdiff_t jr = 0; jr < nc; jr += NR) {
+        const int nr = (int)ANNC_MIN((ptrdiff_t)NR, nc - jr);
+        const float *src = b->p + p0 * b->rs + (j0 + jr) * b->cs;
+        if (b->cs == 1) {
+            for (ptrdiff_t p = 0; p < kc; p++) {
+                const float *s = src + p * b->rs;
+                float *d = bp + p * NR;
+                if (nr == NR) {
+                    memcpy(d, s, sizeof(float) * (size_t)NR);
+                } else {
+                    for (int j = 0; j < nr; j++) d[j] = s[j];
+                    for (int j = nr; j < NR; j++) d[j] = 0.0f;
+                }
+            }
+        } else {
+            /* B stored transposed: walk each source row (contiguous in p) once */
+            for (int j = 0; j < nr; j++) {
+                const float *s = src + j * b->cs;
+                if (b->rs == 1)
+                    for (ptrdiff_t p = 0; p < kc; p++) bp[p * NR + j] = s[p];
+                else
+                    for (ptrdiff_t p = 0; p < kc; p++) bp[p * NR + j] = s[p * b->rs];
+            }
+            for (int j = nr; j < NR; j++)
+                for (ptrdiff_t p = 0; p < kc; p++) bp[p * NR + j] = 0.0f;
+        }
+        bp += (ptrdiff_t)NR * kc;
+    }
+}
+
+/* ---------------------------------------------------------------- epilogue */
+
+/* bias + activation over the caller's C[r0:r0+nr, c0:c0+nc] while the tile is still in L1. */
+static void epilogue(const gemm_problem *g, ptrdiff_t r0, ptrdiff_t nrows, ptrdiff_t c0,
+                     ptrdiff_t ncols) {
+    for (ptrdiff_t r = r0; r < r0 + nrows; r++) {
+        float *row = g->c_user + r * g->ldc_user + c0;
+        if (g->bias) {
+            const float *bias = g->bias + c0;
+            for (ptrdiff_t j = 0; j < ncols; j++) row[j] += bias[j];
+        }
+        if (g->act == ANNC_ACT_RELU) {
+            for (ptrdiff_t j = 0; j < ncols; j++) row[j] = row[j] > 0.0f ? row[j] : 0.0f;
+        } else if (g->act != ANNC_ACT_LINEAR) {
+            annc_act_forward(g->act, g->act_param, row, row, ncols);
+        }
+    }
+}
+
+static int has_epilogue(const gemm_problem *g) {
+    return g->bias != NULL || g->act != ANNC_ACT_LINEAR;
+}
+
+/* ---------------------------------------------------------------- serial blocked algorithm */
+
+typedef struct {
+    ptrdiff_t m0, m1, n0, n1;
+} rect;
+
+/* Workspace each thread needs for a rectangle of at most mt x nt. */
+static size_t thread_ws_floats(const annc_kernels *K, ptrdiff_t mt, ptrdiff_t nt, ptrdiff_t k) {
+    const ptrdiff_t kc = ANNC_MIN((ptrdiff_t)K->KC, ANNC_MAX(k, 1));
+    const ptrdiff_t mc = ANNC_MIN((ptrdiff_t)K->MC, round_up(ANNC_MAX(mt, 1), K->MR));
+    const ptrdiff_t nc = ANNC_MIN((ptrdiff_t)K->NC, round_up(ANNC_MAX(nt, 1), K->NR));
+    return (size_t)round_up(mc * kc, 16) + (size_t)round_up(kc * nc, 16);
+}
+
+static void gemm_rect(const annc_kernels *K, const gemm_problem *g, rect r, float *ws) {
+    const int MR = K->MR, NR = K->NR;
+    const ptrdiff_t KC = K->KC, MC = K->MC, NC = K->NC;
+    const ptrdiff_t mt = r.m1 - r.m0, nt = r.n1 - r.n0;
+    const ptrdiff_t kc_max = ANNC_MIN(KC, g->k);
+    float *ap = ws;
+    float *bp = ws + round_up(ANNC_MIN(MC, round_up(mt, MR)) * kc_max, 16);
+    const int epi = has_epilogue(g);
+
+    for (ptrdiff_t jc = r.n0; jc < r.n1; jc += NC) {
+        const ptrdiff_t nc = ANNC_MIN(NC, r.n1 - jc);
+        for (ptrdiff_t pc = 0; pc < g->k; pc += KC) {
+            const ptrdiff_t kc = ANNC_MIN(KC, g->k - pc);
+            const float beta = pc == 0 ? g->beta : 1.0f;
+            const int last = pc + kc == g->k;
+            pack_b(bp, &g->b, pc, jc, kc, nc, NR);
+            for (ptrdiff_t ic = r.m0; ic < r.m1; ic += MC) {
+                const ptrdiff_t mc = ANNC_MIN(MC, r.m1 - ic);
+                pack_a(ap, &g->a, ic, pc, mc, kc, MR);
+                for (ptrdiff_t jr = 0; jr < nc; jr += NR) {
+                    const int nr = (int)ANNC_MIN((ptrdiff_t)NR, nc - jr);
+                    const float *bpanel = bp + jr * kc;
+                    for (ptrdiff_t ir = 0; ir < mc; ir += MR) {
+                        const int mr = (int)ANNC_MIN((ptrdiff_t)MR, mc - ir);
+                        const ptrdiff_t i = ic + ir, j = jc + jr;
+                        float *ct = g->c + i * g->rsc + j * g->csc;
+                        if (g->csc == 1) {
+                            K->gemm_ukr(kc, ap + ir * kc, bpanel, ct, g->rsc, g->alpha, beta, mr, nr);
+                        } else {
+                            /* swapped problem: C^T tile goes through a row-major scratch
+                             * tile and is written back transposed */
+                            float tile[16 * 32];
+                            if (beta != 0.0f)
+                                for (int a = 0; a < mr; a++)
+                                    for (int b = 0; b < nr; b++)
+                                        tile[a * NR + b] = ct[a * g->rsc + b * g->csc];
+                            K->gemm_ukr(kc, ap + ir * kc, bpanel, tile, NR, g->alpha, beta, mr, nr);
+                            for (int b = 0; b < nr; b++)
+                                for (int a = 0; a < mr; a++)
+                                    ct[a * g->rsc + b * g->csc] = tile[a * NR + b];
+                        }
+                        if (last && epi) {
+                            if (g->swapped)
+                                epilogue(g, j, nr, i, mr);
+                            else
+                                epilogue(g, i, mr, j, nr);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- planning */
+
+typedef struct {
+    int swapped;
+    int tm, tn; /* thread grid */
+    double cost;
+} plan;
+
+/* Cycle estimate for one thread's share: padded FMAs at 16 per cycle plus packing traffic. */
+static double plan_cost(const annc_kernels *K, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int tm,
+                        int tn) {
+    const ptrdiff_t pm = ceil_div(m, K->MR), pn = ceil_div(n, K->NR);
+    if (pm < tm || pn < tn) return 1e300;
+    const ptrdiff_t mt = ceil_div(pm, tm) * K->MR, nt = ceil_div(pn, tn) * K->NR;
+    const double fma = (double)mt * (double)nt * (double)k;
+    const double packed = (double)ANNC_MIN(mt, m) * (double)k * ceil_div(nt, K->NC) +
+                          (double)k * (double)ANNC_MIN(nt, n);
+    const double tiles = (double)ceil_div(mt, K->MR) * (double)ceil_div(nt, K->NR);
+    return fma / 16.0 + packed * 1.0 + tiles * 20.0;
+}
+
+static plan make_plan(const annc_kernels *K, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int nt) {
+    plan best = {0, 1, 1, 1e301};
+    for (int swapped = 0; swapped < 2; swapped++) {
+        const ptrdiff_t mm = swapped ? n : m, nn = swapped ? m : n;
+        for (int tm = 1; tm <= nt; tm++) {
+            if (nt % tm) continue;
+            const int tn = nt / tm;
+            const double c = plan_cost(K, mm, nn, k, tm, tn);
+            if (c < best.cost) {
+                best.swapped = swapped;
+                best.tm = tm;
+                best.tn = tn;
+                best.cost = c;
+            }
+        }
+    }
+    return best;
+}
+
+/* Below this many FMAs a second thread costs more in wake-up than it saves. */
+#define ANNC_GEMM_MT_MIN_FMA (48.0 * 48.0 * 48.0)
+
+int annc_sgemm_threads_for(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int nthreads) {
+#ifndef _OPENMP
+    (void)m; (void)n; (void)k; (void)nthreads;
+    return 1;
+#else
+    if (nthreads <= 1) return 1;
+    const double fma = (double)m * (double)n * (double)k;
+    if (fma < ANNC_GEMM_MT_MIN_FMA) return 1;
+    /* at least ~48^3/2 FMAs per thread */
+    int t = (int)ANNC_MIN((double)nthreads, fma / (ANNC_GEMM_MT_MIN_FMA / 2.0));
+    return t < 1 ? 1 : t;
+#endif
+}
+
+size_t annc_sgemm_workspace_floats(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int nthreads) {
+    const annc_kernels *K = annc_kernels_get();
+    const int nt = annc_sgemm_threads_for(m, n, k, nthreads);
+    const ptrdiff_t big = ANNC_MAX(m, n);
+    /* an upper bound over every plan: a thread never owns more than the larger side */
+    return (size_t)nt * thread_ws_floats(K, big, big, k) + 16;
+}
+
+/* Split [0, panels) into `parts` ranges of whole panels; part t gets [lo, hi) in elements. */
+static void split(ptrdiff_t extent, int unit, int parts, int t, ptrdiff_t *lo, ptrdiff_t *hi) {
+    const ptrdiff_t panels = ceil_div(extent, unit);
+    const ptrdiff_t base = panels / parts, extra = panels % parts;
+    const ptrdiff_t p0 = t * base + ANNC_MIN((ptrdiff_t)t, extra);
+    const ptrdiff_t p1 = p0 + base + (t < extra ? 1 : 0);
+    *lo = ANNC_MIN(p0 * unit, extent);
+    *hi = ANNC_MIN(p1 * unit, extent);
+}
+
+/* C = beta * C (+ epilogue) when there is nothing to multiply. */
+static void scale_only(gemm_problem *g, ptrdiff_t m, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < m; i++) {
+        float *row = g->c_user + i * g->ldc_user;
+        if (g->beta == 0.0f)
+            memset(row, 0, sizeof(float) * (size_t)n);
+        else if (g->beta != 1.0f)
+            for (ptrdiff_t j = 0; j < n; j++) row[j] *= g->beta;
+    }
+    if (has_epilogue(g)) epilogue(g, 0, m, 0, n);
+}
+
+int annc_sgemm(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+               const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c,
+               ptrdiff_t ldc, const float *bias, int act, float act_param, int nthreads,
+               float *workspace) {
+    if (m < 0 || n < 0 || k < 0) return ANNC_ERR_ARG;
+    if (act < 0 || act >= ANNC_ACT_COUNT || act == ANNC_ACT_SOFTMAX) return ANNC_ERR_ARG;
+    if (ldc < ANNC_MAX(n, 1)) return ANNC_ERR_ARG;
+    if (lda < ANNC_MAX(transa ? m : k, 1) || ldb < ANNC_MAX(transb ? k : n, 1)) return ANNC_ERR_ARG;
+    if (m == 0 || n == 0) return ANNC_OK;
+
+    gemm_problem g;
+    memset(&g, 0, sizeof g);
+    g.alpha = alpha;
+    g.beta = beta;
+    g.c_user = c;
+    g.ldc_user = ldc;
+    g.bias = bias;
+    g.act = act;
+    g.act_param = act_param;
+    if (k == 0 || alpha == 0.0f) {
+        scale_only(&g, m, n);
+        return ANNC_OK;
+    }
+
+    const annc_kernels *K = annc_kernels_get();
+    const int nt = annc_sgemm_threads_for(m, n, k, nthreads);
+    const plan pl = make_plan(K, m, n, k, nt);
+    const mview A = {a, transa ? 1 : lda, transa ? lda : 1};
+    const mview B = {b, transb ? 1 : ldb, transb ? ldb : 1};
+    g.k = k;
+    g.swapped = pl.swapped;
+    if (!pl.swapped) {
+        g.m = m; g.n = n;
+        g.a = A; g.b = B;
+        g.c = c; g.rsc = ldc; g.csc = 1;
+    } else {
+        /* C^T (n x m) = op(B)^T (n x k) . op(A)^T (k x m) */
+        g.m = n; g.n = m;
+        g.a.p = B.p; g.a.rs = B.cs; g.a.cs = B.rs;
+        g.b.p = A.p; g.b.rs = A.cs; g.b.cs = A.rs;
+        g.c = c; g.rsc = 1; g.csc = ldc;
+    }
+
+    const ptrdiff_t mt = ceil_div(ceil_div(g.m, K->MR), pl.tm) * K->MR;
+    const ptrdiff_t ntc = ceil_div(ceil_div(g.n, K->NR), pl.tn) * K->NR;
+    const size_t per_thread = thread_ws_floats(K, mt, ntc, k);
+    float *owned = NULL;
+    if (workspace && ((uintptr_t)workspace & 63u) != 0) return ANNC_ERR_ARG;
+    if (!workspace) {
+        owned = (float *)annc_aligned_alloc(sizeof(float) * (per_thread * (size_t)nt + 16));
+        if (!owned) return ANNC_ERR_WORKSPACE;
+        workspace = owned;
+    }
+
+    const int nrect = pl.tm * pl.tn;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        int tid = 0, got = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+        got = omp_get_num_threads();
+#endif
+        /* if the runtime gave fewer threads than asked, the survivors take the rest */
+        for (int t = tid; t < nrect; t += got) {
+            rect r;
+            split(g.m, K->MR, pl.tm, t / pl.tn, &r.m0, &r.m1);
+            split(g.n, K->NR, pl.tn, t % pl.tn, &r.n0, &r.n1);
+            if (r.m0 < r.m1 && r.n0 < r.n1)
+                gemm_rect(K, &g, r, workspace + (size_t)tid * per_thread);
+        }
+    }
+    annc_aligned_free(owned);
+    return ANNC_OK;
+}
+
+void *annc_aligned_alloc(size_t bytes) {
+    /* portable 64-byte alignment without aligned_alloc's size-multiple rule */
+    void *raw = malloc(bytes + 64 + sizeof(void *));
+    if (!raw) return NULL;
+    uintptr_t p = ((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63;
+    ((void **)p)[-1] = raw;
+    return (void *)p;
+}
+
+void annc_aligned_free(void *p) {
+    if (p) free(((void **)p)[-1]);
+}

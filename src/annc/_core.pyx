@@ -1,0 +1,28 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""The one binding between annc's Python layer and its C core (csrc/).
+
+Validation that produces user-facing messages happens in Python before anything here is called;
+this module still checks every invariant the C code relies on (shapes, contiguity, sizes), so a
+wrong call raises instead of crashing. Compute runs with the GIL released.
+"""
+import threading
+
+import numpy as np
+
+include "_decl.pxi"
+
+# ---------------------------------------------------------------- configuration
+
+def isa_name():
+    return annc_isa_name(annc_isa()).decode()
+
+def cpu_has_avx2_fma():
+    return bool(annc_cpu_has_avx2_fma())
+
+def openmp_enabled():
+    return bool(annc_openmp_enabled())
+
+def omp_max_threads():
+    return annc_omp_max_threads()
+
+include "_gemm.pxi"
