@@ -26,3 +26,6 @@ def omp_max_threads():
     return annc_omp_max_threads()
 
 include "_gemm.pxi"
+include "_losses.pxi"
+include "_optim.pxi"
+include "_rng.pxi"

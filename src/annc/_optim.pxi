@@ -1,0 +1,1 @@
+# (placeholder include; filled by its owner)
