@@ -164,6 +164,81 @@ void annc_rng_permutation(int64_t *out, int64_t n, uint64_t key, uint64_t counte
 /* Inverted dropout: mask[i] = 0 with probability rate, else 1 / (1 - rate). */
 void annc_rng_dropout_mask(float *mask, ptrdiff_t n, uint64_t key, uint64_t counter, float rate);
 
+
+/* ------------------------------------------------------------------ the executor (engine.c) */
+/* A Sequential network as the executor sees it: a list of layers over per-sample feature
+ * vectors (Flatten/InputLayer are reshapes and never reach C). All memory is the caller's. */
+enum annc_layer_kind { ANNC_LAYER_DENSE = 0, ANNC_LAYER_ACTIVATION = 1, ANNC_LAYER_DROPOUT = 2 };
+
+typedef struct annc_layer {
+    int kind;
+    ptrdiff_t in, out;        /* features per sample */
+    int act;                  /* annc_act; softmax allowed */
+    float act_param;
+    float *W, *b;             /* Dense: kernel (in x out, row-major), bias (out) or NULL */
+    float *dW, *db;           /* their gradients (same layout) */
+    float kernel_l1, kernel_l2, bias_l1, bias_l2; /* regularisation rates (0 = none) */
+    int trainable;
+    float rate;               /* Dropout */
+    /* buffers of rows x out, owned by the caller: */
+    float *z;                 /* pre-activation, when the backward pass needs it (else NULL) */
+    float *y;                 /* output */
+    float *mask;              /* Dropout mask */
+} annc_layer;
+
+enum annc_metric {
+    ANNC_METRIC_SPARSE_CATEGORICAL_ACCURACY = 0,
+    ANNC_METRIC_CATEGORICAL_ACCURACY = 1,
+    ANNC_METRIC_BINARY_ACCURACY = 2, /* threshold 0.5 on the probability */
+    ANNC_METRIC_MAE = 3,
+    ANNC_METRIC_MSE = 4,
+    ANNC_METRIC_COUNT = 5
+};
+#define ANNC_MAX_METRICS 8
+
+typedef struct annc_net {
+    int nlayers;
+    annc_layer *layers;
+    ptrdiff_t in_features, out_features;
+    ptrdiff_t rows;           /* capacity (rows) of every buffer below and of the layer buffers */
+    float *xbuf;              /* rows x in_features: the gathered batch */
+    void *tbuf;               /* rows int32 labels, or rows x out_features floats */
+    float *gbuf0, *gbuf1;     /* rows x max(layer widths): gradient ping-pong */
+    float *loss_rows;         /* rows */
+    float *ws;                /* GEMM workspace, 64-byte aligned */
+    size_t ws_floats;
+    int loss, from_logits;
+    float loss_param;
+    int fused;                /* 1: the last layer's softmax/sigmoid is folded into the loss */
+    int nthreads;
+    /* every trainable parameter lives in one slab; gradients and optimizer slots mirror it */
+    float *params, *grads, *slot0, *slot1, *slot2;
+    ptrdiff_t nparams;
+    int all_trainable;        /* 1: one optimizer pass over the whole slab */
+} annc_net;
+
+/* The workspace annc_net needs for its GEMMs at `rows` rows. */
+size_t annc_net_workspace_floats(const annc_net *net, ptrdiff_t rows);
+
+/* One training step: gather rows idx[0:batch] of x (ld ldx) and of the targets (int32 labels
+ * when target_cols == 0, else float rows of target_cols), forward, loss, backward,
+ * regularisation, one optimizer update. sums[0] += batch * (mean loss + regularisation),
+ * sums[1 + i] += per-sample sum of metrics[i]. (key, counter) seed the step's dropout masks.
+ * The caller has validated shapes and label ranges; ANNC_ERR_ARG if an invariant fails. */
+int annc_train_step(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff_t ldx,
+                    const void *targets, ptrdiff_t target_cols, const int64_t *idx,
+                    ptrdiff_t batch, uint64_t key, uint64_t counter, const int *metrics,
+                    int nmetrics, double *sums);
+
+/* Loss and metrics on rows [0, n) of x (contiguous) and targets, in chunks of net->rows;
+ * sums as for annc_train_step. */
+int annc_evaluate(annc_net *net, const float *x, ptrdiff_t ldx, const void *targets,
+                  ptrdiff_t target_cols, ptrdiff_t n, const int *metrics, int nmetrics,
+                  double *sums);
+
+/* Inference on n rows of x into out (n x out_features), in chunks of net->rows rows. */
+int annc_predict(annc_net *net, float *out, const float *x, ptrdiff_t ldx, ptrdiff_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,220 @@
+"""The lecture's Program 2 (Dense(100, relu) -> Dense(10, softmax), RMSprop, batch 32) trained
+by annc and by a competent NumPy implementation (benchmarks/numpy_mlp.py) side by side in one
+process, epochs interleaved so that machine noise hits both alike. PyTorch joins when installed.
+
+Reports seconds per epoch, the ratio, test accuracy after the epochs, the fraction of the FLOP
+floor (19.2 GFLOP per epoch at the machine's peak), 10k-row predict throughput and one-record
+latency, as a Markdown table.
+
+NumPy runs as a user's machine would: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are removed from the
+environment (the script re-executes itself without them) and the BLAS NumPy ran is reported.
+
+    python benchmarks/m2_side_by_side.py [--epochs 5] [--numpy-threads best|1|2]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+_BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+if any(v in os.environ for v in _BLAS_VARS) and os.environ.get("_ANNC_BENCH_REEXEC") != "1":
+    env = {k: v for k, v in os.environ.items() if k not in _BLAS_VARS}
+    env["_ANNC_BENCH_REEXEC"] = "1"
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import numpy_mlp  # noqa: E402
+
+import annc as keras  # noqa: E402
+
+PEAK_GFLOPS = {1: 100.6, 2: 200.7}     # ../shared/targets.md
+EPOCH_GFLOP = 19.2                     # 319,600 FLOPs per sample x 60,000
+
+
+def blas_info() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed (pip install threadpoolctl)"
+    parts = []
+    for info in threadpool_info():
+        if info.get("user_api") == "blas":
+            parts.append(f"{info.get('internal_api')} {info.get('version')} "
+                         f"kernel={info.get('architecture')} threads={info.get('num_threads')}")
+    return "; ".join(parts) or "no BLAS found"
+
+
+def numpy_threads(n):
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        import contextlib
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n, user_api="blas")
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self._t)
+
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+
+def median_us(fn, reps=1000, warm=50):
+    for _ in range(warm):
+        fn()
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts) * 1e6
+
+
+def best_s(fn, reps=5):
+    fn()
+    return min(_timed(fn) for _ in range(reps))
+
+
+def _timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def torch_epoch_runner(x, y, seed):
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 100), torch.nn.ReLU(),
+                                torch.nn.Linear(100, 10))
+    for m in model:
+        if isinstance(m, torch.nn.Linear):
+            torch.nn.init.xavier_uniform_(m.weight)
+            torch.nn.init.zeros_(m.bias)
+    # Keras's RMSprop: v = rho v + (1-rho) g^2; w -= lr g / sqrt(v + eps) (eps inside sqrt
+    # differs from torch's, negligible here)
+    opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+    lossf = torch.nn.CrossEntropyLoss()
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+    gen = torch.Generator().manual_seed(seed)
+
+    def epoch():
+        perm = torch.randperm(len(xt), generator=gen)
+        for i in range(0, len(xt), 32):
+            idx = perm[i:i + 32]
+            opt.zero_grad(set_to_none=True)
+            loss = lossf(model(xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+
+    def accuracy(xs, ys):
+        with torch.no_grad():
+            return float((model(torch.from_numpy(xs)).argmax(1).numpy() == ys).mean())
+
+    return epoch, accuracy, torch.__version__
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--numpy-threads", default="best", choices=["best", "1", "2"])
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    (xtr, ytr), (xte, yte) = keras.datasets.fashion_mnist.load_data()
+    xtr = (xtr / 255.0).reshape(-1, 784).astype(np.float32)
+    xte = (xte / 255.0).reshape(-1, 784).astype(np.float32)
+    threads = keras.config.get_num_threads()
+    print(f"annc {keras.__version__}: ", end="")
+    keras.show_config()
+    print(f"NumPy {np.__version__}: {blas_info()}")
+
+    # NumPy's best thread count on this machine (2 BLAS threads are often slower for batch 32)
+    if args.numpy_threads == "best":
+        probe = {}
+        for t in (1, 2):
+            with numpy_threads(t):
+                m = numpy_mlp.NumpyMLP(seed=args.seed)
+                rng = np.random.default_rng(args.seed)
+                probe[t] = _timed(lambda: m.train_epoch(xtr[:12000], ytr[:12000], rng=rng))
+        np_threads = min(probe, key=probe.get)
+    else:
+        np_threads = int(args.numpy_threads)
+
+    keras.utils.set_random_seed(args.seed)
+    model = keras.Sequential([keras.layers.Dense(100, activation="relu", input_shape=(784,)),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    timer = EpochTimer()
+    ref = numpy_mlp.NumpyMLP(seed=args.seed)
+    rng = np.random.default_rng(args.seed)
+    np_times = []
+    torch_run = torch_epoch_runner(xtr, ytr, args.seed)
+    torch_times = []
+    for epoch in range(args.epochs):
+        model.fit(xtr, ytr, epochs=epoch + 1, initial_epoch=epoch, verbose=0, callbacks=[timer])
+        with numpy_threads(np_threads):
+            np_times.append(_timed(lambda: ref.train_epoch(xtr, ytr, rng=rng)))
+        if torch_run is not None:
+            torch_times.append(_timed(torch_run[0]))
+    annc_acc = model.evaluate(xte, yte, verbose=0)[1]
+    np_acc = ref.accuracy(xte, yte)
+
+    # inference
+    one = xte[:1].copy()
+    lat = {
+        "annc model(x)": median_us(lambda: model(one)),
+        "annc predict(verbose=0)": median_us(lambda: model.predict(one, verbose=0)),
+        "annc predict_on_batch": median_us(lambda: model.predict_on_batch(one)),
+    }
+    with numpy_threads(np_threads):
+        lat["NumPy forward"] = median_us(lambda: ref.predict(one, batch_size=1))
+        np_pred32 = best_s(lambda: ref.predict(xte, batch_size=32))
+        np_pred1 = best_s(lambda: ref.predict(xte, batch_size=10000))
+    annc_pred32 = best_s(lambda: model.predict(xte, batch_size=32, verbose=0))
+    annc_pred1 = best_s(lambda: model.predict(xte, batch_size=10000, verbose=0))
+
+    a_ep, n_ep = statistics.median(timer.times), statistics.median(np_times)
+    floor = EPOCH_GFLOP / PEAK_GFLOPS[min(threads, 2)]
+    print()
+    print(f"Program 2, {args.epochs} epochs, batch 32, annc threads={threads}, NumPy BLAS "
+          f"threads={np_threads}; epochs interleaved; median epoch")
+    print()
+    print("| | annc | NumPy | ratio (NumPy / annc) |" +
+          (" PyTorch |" if torch_times else ""))
+    print("|---|---|---|---|" + ("---|" if torch_times else ""))
+    tcol = (lambda v: f" {v} |") if torch_times else (lambda v: "")
+    t_ep = statistics.median(torch_times) if torch_times else 0
+    print(f"| epoch (s) | {a_ep:.3f} | {n_ep:.3f} | {n_ep / a_ep:.2f}x |" +
+          tcol(f"{t_ep:.3f}"))
+    print(f"| test accuracy after {args.epochs} epochs | {annc_acc:.4f} | {np_acc:.4f} | |" +
+          tcol(f"{torch_run[1](xte, yte):.4f}" if torch_run else ""))
+    print(f"| fraction of the FLOP floor ({floor:.3f} s) | {floor / a_ep:.0%} | "
+          f"{floor / n_ep:.0%} | |" + tcol(""))
+    print(f"| predict 10k rows, batch 32 (s) | {annc_pred32:.4f} | {np_pred32:.4f} | "
+          f"{np_pred32 / annc_pred32:.2f}x |" + tcol(""))
+    print(f"| predict 10k rows, one batch (s) | {annc_pred1:.4f} | {np_pred1:.4f} | "
+          f"{np_pred1 / annc_pred1:.2f}x |" + tcol(""))
+    for name, v in lat.items():
+        print(f"| one-record latency, {name} (µs) | {v:.1f} | {lat['NumPy forward']:.1f} | "
+              f"{lat['NumPy forward'] / v:.2f}x |" + tcol(""))
+    print()
+    print(f"annc epoch times: {[round(t, 3) for t in timer.times]}")
+    print(f"NumPy epoch times: {[round(t, 3) for t in np_times]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""A float64 NumPy reference of a Sequential Dense network's loss (Keras semantics), used to
+check the C executor's gradients by central finite differences."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+_erf = np.vectorize(math.erf)
+SELU_A, SELU_S = 1.6732632423543772, 1.0507009873554805
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+ACTS = {
+    "linear": lambda x: x,
+    "relu": lambda x: np.maximum(x, 0.0),
+    "sigmoid": _sigmoid,
+    "tanh": np.tanh,
+    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
+    "selu": lambda x: SELU_S * np.where(x > 0, x, SELU_A * np.expm1(np.minimum(x, 0))),
+    "softplus": lambda x: np.logaddexp(0.0, x),
+    "softsign": lambda x: x / (1.0 + np.abs(x)),
+    "swish": lambda x: x * _sigmoid(x),
+    "gelu": lambda x: 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0))),
+    "leaky_relu": lambda x: np.where(x > 0, x, 0.2 * x),
+    "softmax": lambda x: np.exp(x - x.max(-1, keepdims=True)) /
+    np.exp(x - x.max(-1, keepdims=True)).sum(-1, keepdims=True),
+}
+
+EPS = 1e-7
+
+
+def per_sample_loss(name: str, pred, y, from_logits=False, delta=1.0):
+    if name == "sparse_categorical_crossentropy":
+        p = ACTS["softmax"](pred) if from_logits else pred / pred.sum(-1, keepdims=True)
+        p = np.clip(p, EPS, 1 - EPS) if not from_logits else p
+        return -np.log(p[np.arange(len(y)), y.astype(int)])
+    if name == "categorical_crossentropy":
+        p = ACTS["softmax"](pred) if from_logits else pred / pred.sum(-1, keepdims=True)
+        p = np.clip(p, EPS, 1 - EPS) if not from_logits else p
+        return -(y * np.log(p)).sum(-1)
+    if name == "binary_crossentropy":
+        if from_logits:
+            return (np.maximum(pred, 0) - pred * y + np.log1p(np.exp(-np.abs(pred)))).mean(-1)
+        p = np.clip(pred, EPS, 1 - EPS)
+        return -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean(-1)
+    if name == "mean_squared_error":
+        return ((pred - y) ** 2).mean(-1)
+    if name == "mean_absolute_error":
+        return np.abs(pred - y).mean(-1)
+    if name == "huber":
+        d = np.abs(pred - y)
+        return np.where(d <= delta, 0.5 * d * d, delta * d - 0.5 * delta * delta).mean(-1)
+    raise KeyError(name)
+
+
+def network_loss(layers, params, x, y, loss, from_logits=False):
+    """layers: list of (kind, activation, reg) with kind 'dense' or 'act'; params: list of
+    (W, b) per dense layer (float64). Mean loss + regularisation, as Keras reports it."""
+    h = x
+    pi = 0
+    penalty = 0.0
+    for kind, act, reg in layers:
+        if kind == "dense":
+            W, b = params[pi]
+            pi += 1
+            h = h @ W + (b if b is not None else 0.0)
+            if reg is not None:
+                penalty += reg[0] * np.abs(W).sum() + reg[1] * (W ** 2).sum()
+        h = ACTS[act](h)
+    return per_sample_loss(loss, h, y, from_logits).mean() + penalty
+
+
+def numeric_grads(layers, params, x, y, loss, from_logits=False, h=1e-6):
+    grads = []
+    for W, b in params:
+        gW = np.zeros_like(W)
+        for idx in np.ndindex(W.shape):
+            old = W[idx]
+            W[idx] = old + h
+            fp = network_loss(layers, params, x, y, loss, from_logits)
+            W[idx] = old - h
+            fm = network_loss(layers, params, x, y, loss, from_logits)
+            W[idx] = old
+            gW[idx] = (fp - fm) / (2 * h)
+        gb = None
+        if b is not None:
+            gb = np.zeros_like(b)
+            for i in range(b.shape[0]):
+                old = b[i]
+                b[i] = old + h
+                fp = network_loss(layers, params, x, y, loss, from_logits)
+                b[i] = old - h
+                fm = network_loss(layers, params, x, y, loss, from_logits)
+                b[i] = old
+                gb[i] = (fp - fm) / (2 * h)
+        grads.append((gW, gb))
+    return grads

@@ -1,0 +1,365 @@
+"""Sequential: API contract, executor gradients, training behaviour and input errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import annc as keras
+from annc import config
+
+from .reference import network_loss, numeric_grads
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(1234)
+    yield
+
+
+def _data(n=40, d=6, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    y = rng.integers(0, classes, n)
+    return x, y
+
+
+# ---------------------------------------------------------------- structure and API
+
+def test_program2_structure_and_defaults():
+    model = keras.Sequential([keras.layers.Dense(100, activation="relu", input_shape=(784,)),
+                              keras.layers.Dense(10, activation="softmax")])
+    assert model.built
+    assert [l.name.split("_")[0] for l in model.layers] == ["dense", "dense"]
+    assert model.layers[0].kernel.shape == (784, 100)
+    assert model.count_params() == 79510
+    assert model.output_shape == (None, 10)
+    w = model.get_weights()
+    assert [a.shape for a in w] == [(784, 100), (100,), (100, 10), (10,)]
+    assert all(a.dtype == np.float32 for a in w)
+    # glorot_uniform kernel, zero bias
+    limit = np.sqrt(6 / (784 + 100))
+    assert np.abs(w[0]).max() <= limit and np.abs(w[0]).max() > 0.9 * limit
+    assert not w[1].any()
+    # get_weights returns copies
+    w[0][...] = 0
+    assert model.get_weights()[0].any()
+    model.compile(loss="sparse_categorical_crossentropy", metrics="accuracy")
+    assert type(model.optimizer).__name__ == "RMSprop"
+    assert model.metrics_names == ["loss", "accuracy"]
+
+
+def test_add_pop_input_and_errors():
+    model = keras.Sequential()
+    model.add(keras.Input(shape=(5,)))
+    model.add(keras.layers.Dense(3))
+    assert model.built and model.output_shape == (None, 3)
+    model.add(keras.layers.Dense(2, activation="tanh"))
+    assert model.output_shape == (None, 2)
+    popped = model.pop()
+    assert popped.units == 2 and model.output_shape == (None, 3)
+    with pytest.raises(ValueError, match="Only instances of `keras.Layer`"):
+        model.add("dense")
+
+
+def test_set_weights_validates_shapes():
+    model = keras.Sequential([keras.layers.Dense(3, input_shape=(4,))])
+    with pytest.raises(ValueError, match="shape"):
+        model.set_weights([np.zeros((3, 4)), np.zeros(3)])
+    with pytest.raises(ValueError, match="length 1"):
+        model.set_weights([np.zeros((4, 3))])
+    model.set_weights([np.ones((4, 3)), np.arange(3)])
+    np.testing.assert_array_equal(model.layers[0].bias.numpy(), [0, 1, 2])
+
+
+def test_predict_call_and_layer_call_agree():
+    x, _ = _data()
+    model = keras.Sequential([keras.layers.Dense(7, activation="tanh", input_shape=(6,)),
+                              keras.layers.Dense(3, activation="softmax")])
+    p = model.predict(x, verbose=0)
+    assert p.shape == (40, 3) and p.dtype == np.float32
+    np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(model(x), p)
+    w1, b1, w2, b2 = [a.astype(np.float64) for a in model.get_weights()]
+    h = np.tanh(x @ w1 + b1) @ w2 + b2
+    ref = np.exp(h - h.max(1, keepdims=True))
+    ref /= ref.sum(1, keepdims=True)
+    np.testing.assert_allclose(p, ref, rtol=1e-5, atol=1e-6)
+    # one sample and batch_size=1 agree with the batch
+    np.testing.assert_allclose(model.predict(x[:1], verbose=0), p[:1], rtol=1e-6)
+    np.testing.assert_allclose(model.predict(x, batch_size=1, verbose=0), p, rtol=1e-6)
+    np.testing.assert_allclose(model.predict_on_batch(x), p, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- executor gradients
+
+GRAD_CASES = [
+    # (hidden activation, output activation, loss, from_logits, out units)
+    ("relu", "softmax", "sparse_categorical_crossentropy", False, 3),
+    ("tanh", "softmax", "categorical_crossentropy", False, 3),
+    ("sigmoid", "linear", "sparse_categorical_crossentropy", True, 3),
+    ("elu", "linear", "categorical_crossentropy", True, 3),
+    ("swish", "sigmoid", "binary_crossentropy", False, 2),
+    ("gelu", "linear", "binary_crossentropy", True, 2),
+    ("softplus", "linear", "mean_squared_error", False, 2),
+    ("selu", "tanh", "mean_absolute_error", False, 2),
+    ("leaky_relu", "linear", "huber", False, 2),
+    ("softsign", "sigmoid", "mean_squared_error", False, 2),
+]
+
+
+@pytest.mark.parametrize("hidden,out_act,loss,from_logits,units", GRAD_CASES)
+def test_executor_gradient_matches_finite_differences(hidden, out_act, loss, from_logits, units):
+    rng = np.random.default_rng(7)
+    n, d, h = 9, 5, 4
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    if loss == "sparse_categorical_crossentropy":
+        y = rng.integers(0, units, n)
+    elif loss == "categorical_crossentropy":
+        y = np.eye(units, dtype=np.float32)[rng.integers(0, units, n)]
+    elif loss == "binary_crossentropy":
+        y = rng.integers(0, 2, (n, units)).astype(np.float32)
+    else:
+        y = rng.standard_normal((n, units)).astype(np.float32)
+    reg = (0.01, 0.02)
+    model = keras.Sequential([
+        keras.layers.Dense(h, activation=hidden, input_shape=(d,),
+                           kernel_regularizer=keras.regularizers.L1L2(l1=reg[0], l2=reg[1])),
+        keras.layers.Dense(units, activation=out_act)])
+    model.layers[1].set_weights([rng.standard_normal((h, units)).astype(np.float32) * 0.5,
+                                 rng.standard_normal(units).astype(np.float32) * 0.1])
+    model.layers[0].set_weights([model.layers[0].get_weights()[0],
+                                 rng.standard_normal(h).astype(np.float32) * 0.1])
+    loss_obj = keras.losses.get({"class_name": loss, "config": {"from_logits": from_logits}}) \
+        if from_logits else loss
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0), loss=loss_obj)
+    w0 = model.get_weights()
+    reported = model.train_on_batch(x, y)
+    w1 = model.get_weights()
+    got = [a - b for a, b in zip(w0, w1)]
+
+    params = [(w0[0].astype(np.float64), w0[1].astype(np.float64)),
+              (w0[2].astype(np.float64), w0[3].astype(np.float64))]
+    layers = [("dense", hidden, reg), ("dense", out_act, None)]
+    yy = y.astype(np.float64)
+    ref_loss = network_loss(layers, params, x.astype(np.float64), yy, loss, from_logits)
+    np.testing.assert_allclose(reported, ref_loss, rtol=2e-5, atol=1e-6)
+    ref = numeric_grads(layers, params, x.astype(np.float64), yy, loss, from_logits)
+    for g, r in zip(got, [ref[0][0], ref[0][1], ref[1][0], ref[1][1]]):
+        np.testing.assert_allclose(g, r, rtol=2e-3, atol=2e-6)
+
+
+def test_activation_and_dropout_layers_in_executor():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((8, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 8)
+    model = keras.Sequential([keras.layers.Dense(5, input_shape=(4,)),
+                              keras.layers.Activation("tanh"),
+                              keras.layers.Dropout(0.0),
+                              keras.layers.Dense(3),
+                              keras.layers.Activation("softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0),
+                  loss="sparse_categorical_crossentropy")
+    w0 = model.get_weights()
+    model.train_on_batch(x, y)
+    got = [a - b for a, b in zip(w0, model.get_weights())]
+    params = [(w0[0].astype(np.float64), w0[1].astype(np.float64)),
+              (w0[2].astype(np.float64), w0[3].astype(np.float64))]
+    layers = [("dense", "linear", None), ("act", "tanh", None), ("dense", "linear", None),
+              ("act", "softmax", None)]
+    ref = numeric_grads(layers, params, x.astype(np.float64), y, "sparse_categorical_crossentropy")
+    for g, r in zip(got, [ref[0][0], ref[0][1], ref[1][0], ref[1][1]]):
+        np.testing.assert_allclose(g, r, rtol=2e-3, atol=2e-6)
+
+
+def test_dropout_trains_and_is_identity_at_inference():
+    x, y = _data(200, 6, 3)
+    model = keras.Sequential([keras.layers.Dense(16, activation="relu", input_shape=(6,)),
+                              keras.layers.Dropout(0.5),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy")
+    p0 = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(p0, model.predict(x, verbose=0))
+    hist = model.fit(x, y, epochs=2, verbose=0)
+    assert np.isfinite(hist.history["loss"]).all()
+    out = model(x, training=True)
+    assert not np.allclose(out, model(x))
+
+
+# ---------------------------------------------------------------- training behaviour
+
+def test_fit_history_and_evaluate_contract():
+    x, y = _data(100)
+    model = keras.Sequential([keras.layers.Dense(8, activation="relu", input_shape=(6,)),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    hist = model.fit(x, y, epochs=3, batch_size=16, verbose=0, validation_split=0.2)
+    assert hist is model.history
+    assert sorted(hist.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert all(len(v) == 3 for v in hist.history.values())
+    assert hist.epoch == [0, 1, 2]
+    assert model.optimizer.iterations == 3 * 5  # 80 training samples / 16
+    res = model.evaluate(x, y, verbose=0)
+    assert isinstance(res, list) and len(res) == 2
+    d = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert d == pytest.approx({"accuracy": res[1], "loss": res[0]})
+    model.compile(loss="sparse_categorical_crossentropy")
+    assert isinstance(model.evaluate(x, y, verbose=0), float)
+
+
+def test_evaluate_matches_numpy_loss_and_accuracy():
+    x, y = _data(50)
+    model = keras.Sequential([keras.layers.Dense(3, activation="softmax", input_shape=(6,))])
+    model.compile(loss="sparse_categorical_crossentropy", metrics="accuracy")
+    loss, acc = model.evaluate(x, y, verbose=0)
+    p = model.predict(x, verbose=0).astype(np.float64)
+    np.testing.assert_allclose(loss, -np.log(p[np.arange(50), y]).mean(), rtol=1e-5)
+    assert acc == pytest.approx(np.mean(p.argmax(1) == y))
+
+
+def test_training_reduces_loss_for_each_optimizer():
+    x, y = _data(256, 6, 3, seed=1)
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0).astype(int)
+    for name in ["sgd", "rmsprop", "adam", "adamw", "adagrad", "adamax", "nadam"]:
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.layers.Dense(16, activation="relu", input_shape=(6,)),
+                                  keras.layers.Dense(3, activation="softmax")])
+        model.compile(optimizer=name, loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        h = model.fit(x, y, epochs=8, verbose=0)
+        assert h.history["loss"][-1] < h.history["loss"][0], name
+
+
+def test_learning_rate_schedule_is_applied_per_step():
+    x, y = _data(64)
+    sched = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
+    model = keras.Sequential([keras.layers.Dense(3, input_shape=(6,), activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=sched),
+                  loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    assert model.optimizer.iterations == 1
+    assert model.optimizer.learning_rate == pytest.approx(0.05)
+
+
+def test_xor_needs_a_hidden_layer():
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+    y = np.array([0, 1, 1, 0], dtype=np.float32)
+    keras.utils.set_random_seed(3)
+    mlp = keras.Sequential([keras.layers.Dense(4, activation="tanh", input_shape=(2,)),
+                            keras.layers.Dense(1, activation="sigmoid")])
+    mlp.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy",
+                metrics=["accuracy"])
+    mlp.fit(x, y, epochs=300, batch_size=4, verbose=0)
+    assert mlp.evaluate(x, y, verbose=0)[1] == 1.0
+    single = keras.Sequential([keras.layers.Dense(1, activation="sigmoid", input_shape=(2,))])
+    single.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy",
+                   metrics=["accuracy"])
+    single.fit(x, y, epochs=300, batch_size=4, verbose=0)
+    # a line separates at most 3 of XOR's 4 points
+    assert single.evaluate(x, y, verbose=0)[1] <= 0.75
+
+
+def test_same_seed_same_weights_and_thread_count_independent():
+    x, y = _data(300)
+
+    def train(threads):
+        config.set_num_threads(threads)
+        try:
+            keras.utils.set_random_seed(42)
+            m = keras.Sequential([keras.layers.Dense(64, activation="relu", input_shape=(6,)),
+                                  keras.layers.Dropout(0.2),
+                                  keras.layers.Dense(3, activation="softmax")])
+            m.compile(loss="sparse_categorical_crossentropy")
+            m.fit(x, y, epochs=2, verbose=0)
+            return m.get_weights()
+        finally:
+            config.set_num_threads(config.default_num_threads())
+
+    a, b, c = train(1), train(1), train(2)
+    for u, v, w in zip(a, b, c):
+        np.testing.assert_array_equal(u, v)
+        np.testing.assert_array_equal(u, w)
+
+
+def test_progress_output_is_plain_when_not_a_terminal(capsys):
+    x, y = _data(64)
+    model = keras.Sequential([keras.layers.Dense(3, activation="softmax", input_shape=(6,))])
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=2)
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out
+    lines = [l for l in out.splitlines() if l]
+    assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2"
+    assert lines[1].startswith("2/2 ━━━━━━━━━━━━━━━━━━━━ ")
+    assert " - accuracy: " in lines[1] and lines[1].index("accuracy") < lines[1].index("loss")
+    model.fit(x, y, epochs=1, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+# ---------------------------------------------------------------- errors
+
+def _compiled(d=6, out=3, **kw):
+    m = keras.Sequential([keras.layers.Dense(out, activation="softmax", input_shape=(d,))])
+    m.compile(loss="sparse_categorical_crossentropy", **kw)
+    return m
+
+
+def test_fit_before_compile():
+    x, y = _data()
+    m = keras.Sequential([keras.layers.Dense(3, input_shape=(6,))])
+    with pytest.raises(ValueError, match="compile"):
+        m.fit(x, y, verbose=0)
+
+
+def test_wrong_input_width():
+    m = _compiled()
+    with pytest.raises(ValueError, match=r"expected shape=\(None, 6\), found shape=\(None, 5\)"):
+        m.fit(np.zeros((4, 5)), np.zeros(4), verbose=0)
+    with pytest.raises(ValueError, match="incompatible"):
+        m.predict(np.zeros((4, 7)), verbose=0)
+
+
+def test_labels_out_of_range_and_one_hot_with_sparse_loss():
+    m = _compiled()
+    x, y = _data()
+    y = y.copy()
+    y[5] = 3
+    with pytest.raises(ValueError, match=r"\[0, 3\).*\[5\] = 3"):
+        m.fit(x, y, verbose=0)
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        m.fit(x, -np.ones(40), verbose=0)
+    with pytest.raises(ValueError, match="one-hot"):
+        m.fit(x, np.eye(3)[np.zeros(40, int)], verbose=0)
+
+
+def test_length_mismatch_nan_and_batch_size():
+    m = _compiled()
+    x, y = _data()
+    with pytest.raises(ValueError, match="'x' sizes: 40 'y' sizes: 39"):
+        m.fit(x, y[:39], verbose=0)
+    xn = x.copy()
+    xn[7, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN at sample 7"):
+        m.fit(xn, y, verbose=0)
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match="batch_size"):
+            m.fit(x, y, batch_size=bad, verbose=0)
+
+
+def test_unknown_names():
+    with pytest.raises(ValueError, match="relux"):
+        keras.layers.Dense(3, activation="relux")
+    m = keras.Sequential([keras.layers.Dense(3, input_shape=(6,))])
+    with pytest.raises(ValueError, match="adamm"):
+        m.compile(optimizer="adamm", loss="mse")
+    with pytest.raises(ValueError, match="msee"):
+        m.compile(loss="msee")
+    with pytest.raises(ValueError, match="accurracy"):
+        m.compile(loss="mse", metrics=["accurracy"])
+
+
+def test_softmax_output_with_from_logits_warns():
+    m = keras.Sequential([keras.layers.Dense(3, activation="softmax", input_shape=(6,))])
+    m.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = _data()
+    with pytest.warns(UserWarning, match="from_logits=True"):
+        m.fit(x, y, verbose=0)
