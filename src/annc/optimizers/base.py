@@ -18,6 +18,7 @@ from typing import Any, Callable, ClassVar, Iterable, Sequence, Union
 
 import numpy as np
 
+from .. import _core
 from . import schedules as _schedules
 from .schedules import LearningRateSchedule
 
@@ -345,8 +346,6 @@ class Optimizer:
         if self._c_kind is None:
             self._update_python(grads, variables)
             return
-        from .. import _core
-
         params = self._c_params()
         u_in = self._u_product
         u_out = u_in
