@@ -691,9 +691,11 @@ class Sequential(Layer):
 
     @staticmethod
     def _learning_rates(opt, iterations: int, nsteps: int):
-        schedule = getattr(opt, "_learning_rate_schedule", None)
-        if schedule is None:
+        schedule = getattr(opt, "_learning_rate", None)
+        if not callable(schedule):
             return float(opt._current_learning_rate())
+        if not isinstance(schedule, optimizers.schedules.LearningRateSchedule):
+            return float(schedule())  # a zero-argument callable, read once per chunk
         return np.array([float(schedule(iterations + i)) for i in range(nsteps)],
                         dtype=np.float32)
 
