@@ -42,6 +42,7 @@ typedef struct {
     float *c_user;
     ptrdiff_t ldc_user;
     int swapped;
+    int a_direct;          /* the kernel reads op(A)'s full panels in place (a.rs == 1) */
     const float *bias;
     int act;
     float act_param;
@@ -49,68 +50,6 @@ typedef struct {
 
 static ptrdiff_t round_up(ptrdiff_t x, ptrdiff_t to) { return (x + to - 1) / to * to; }
 static ptrdiff_t ceil_div(ptrdiff_t x, ptrdiff_t y) { return (x + y - 1) / y; }
-
-/* ---------------------------------------------------------------- packing */
-
-/* Ap: ceil(mc/MR) panels, each kc columns of MR values; rows past mc are zero. */
-static void pack_a(float *restrict ap, const mview *a, ptrdiff_t i0, ptrdiff_t p0, ptrdiff_t mc,
-                   ptrdiff_t kc, int MR) {
-    for (ptrdiff_t ir = 0; ir < mc; ir += MR) {
-        const int mr = (int)ANNC_MIN((ptrdiff_t)MR, mc - ir);
-        const float *src = a->p + (i0 + ir) * a->rs + p0 * a->cs;
-        if (a->rs == 1 && mr == MR) {
-            /* column of the panel is contiguous in memory (A stored transposed) */
-            for (ptrdiff_t p = 0; p < kc; p++) {
-                const float *s = src + p * a->cs;
-                for (int i = 0; i < MR; i++) ap[p * MR + i] = s[i];
-            }
-        } else {
-            for (int i = 0; i < mr; i++) {
-                const float *s = src + i * a->rs;
-                if (a->cs == 1)
-                    for (ptrdiff_t p = 0; p < kc; p++) ap[p * MR + i] = s[p];
-                else
-                    for (ptrdiff_t p = 0; p < kc; p++) ap[p * MR + i] = s[p * a->cs];
-            }
-            for (int i = mr; i < MR; i++)
-                for (ptrdiff_t p = 0; p < kc; p++) ap[p * MR + i] = 0.0f;
-        }
-        ap += (ptrdiff_t)MR * kc;
-    }
-}
-
-/* Bp: ceil(nc/NR) panels, each kc rows of NR values; columns past nc are zero. */
-static void pack_b(float *restrict bp, const mview *b, ptrdiff_t p0, ptrdiff_t j0, ptrdiff_t kc,
-                   ptrdiff_t nc, int NR) {
-    for (ptrdiff_t jr = 0; jr < nc; jr += NR) {
-        const int nr = (int)ANNC_MIN((ptrdiff_t)NR, nc - jr);
-        const float *src = b->p + p0 * b->rs + (j0 + jr) * b->cs;
-        if (b->cs == 1) {
-            for (ptrdiff_t p = 0; p < kc; p++) {
-                const float *s = src + p * b->rs;
-                float *d = bp + p * NR;
-                if (nr == NR) {
-                    memcpy(d, s, sizeof(float) * (size_t)NR);
-                } else {
-                    for (int j = 0; j < nr; j++) d[j] = s[j];
-                    for (int j = nr; j < NR; j++) d[j] = 0.0f;
-                }
-            }
-        } else {
-            /* B stored transposed: walk each source row (contiguous in p) once */
-            for (int j = 0; j < nr; j++) {
-                const float *s = src + j * b->cs;
-                if (b->rs == 1)
-                    for (ptrdiff_t p = 0; p < kc; p++) bp[p * NR + j] = s[p];
-                else
-                    for (ptrdiff_t p = 0; p < kc; p++) bp[p * NR + j] = s[p * b->rs];
-            }
-            for (int j = nr; j < NR; j++)
-                for (ptrdiff_t p = 0; p < kc; p++) bp[p * NR + j] = 0.0f;
-        }
-        bp += (ptrdiff_t)NR * kc;
-    }
-}
 
 /* ---------------------------------------------------------------- epilogue */
 
@@ -141,9 +80,17 @@ typedef struct {
     ptrdiff_t m0, m1, n0, n1;
 } rect;
 
+/* The K blocking depends on k alone (never on threads or orientation), because the blocks
+ * set the rounding: every element of C is alpha * (sum over one block) + C per block. Equal
+ * blocks rather than KC, KC, ..., remainder: no short last pass, and each at most KC. */
+static ptrdiff_t k_block(const annc_kernels *K, ptrdiff_t k) {
+    const ptrdiff_t nb = ceil_div(k, K->KC);
+    return ANNC_MIN(round_up(ceil_div(k, nb), 8), (ptrdiff_t)K->KC);
+}
+
 /* Workspace each thread needs for a rectangle of at most mt x nt. */
 static size_t thread_ws_floats(const annc_kernels *K, ptrdiff_t mt, ptrdiff_t nt, ptrdiff_t k) {
-    const ptrdiff_t kc = ANNC_MIN((ptrdiff_t)K->KC, ANNC_MAX(k, 1));
+    const ptrdiff_t kc = ANNC_MIN(k_block(K, ANNC_MAX(k, 1)), ANNC_MAX(k, 1));
     const ptrdiff_t mc = ANNC_MIN((ptrdiff_t)K->MC, round_up(ANNC_MAX(mt, 1), K->MR));
     const ptrdiff_t nc = ANNC_MIN((ptrdiff_t)K->NC, round_up(ANNC_MAX(nt, 1), K->NR));
     return (size_t)round_up(mc * kc, 16) + (size_t)round_up(kc * nc, 16);
@@ -151,45 +98,43 @@ static size_t thread_ws_floats(const annc_kernels *K, ptrdiff_t mt, ptrdiff_t nt
 
 static void gemm_rect(const annc_kernels *K, const gemm_problem *g, rect r, float *ws) {
     const int MR = K->MR, NR = K->NR;
-    const ptrdiff_t KC = K->KC, MC = K->MC, NC = K->NC;
-    const ptrdiff_t mt = r.m1 - r.m0, nt = r.n1 - r.n0;
-    const ptrdiff_t kc_max = ANNC_MIN(KC, g->k);
+    const ptrdiff_t MC = K->MC, NC = K->NC;
+    const ptrdiff_t KC = ANNC_MIN(k_block(K, g->k), g->k);
+    const ptrdiff_t mt = r.m1 - r.m0;
     float *ap = ws;
-    float *bp = ws + round_up(ANNC_MIN(MC, round_up(mt, MR)) * kc_max, 16);
+    float *bp = ws + round_up(ANNC_MIN(MC, round_up(mt, MR)) * KC, 16);
     const int epi = has_epilogue(g);
+    const annc_gemm_ukernel ukr = K->gemm_ukr;
+    const mview A = g->a, B = g->b;
+    const ptrdiff_t rsc = g->rsc, csc = g->csc;
 
     for (ptrdiff_t jc = r.n0; jc < r.n1; jc += NC) {
         const ptrdiff_t nc = ANNC_MIN(NC, r.n1 - jc);
         for (ptrdiff_t pc = 0; pc < g->k; pc += KC) {
             const ptrdiff_t kc = ANNC_MIN(KC, g->k - pc);
-            const float beta = pc == 0 ? g->beta : 1.0f;
+            const float ab[2] = {g->alpha, pc == 0 ? g->beta : 1.0f};
             const int last = pc + kc == g->k;
-            pack_b(bp, &g->b, pc, jc, kc, nc, NR);
+            K->pack_b(bp, B.p + pc * B.rs + jc * B.cs, B.rs, B.cs, kc, nc);
             for (ptrdiff_t ic = r.m0; ic < r.m1; ic += MC) {
                 const ptrdiff_t mc = ANNC_MIN(MC, r.m1 - ic);
-                pack_a(ap, &g->a, ic, pc, mc, kc, MR);
+                /* a direct A is read in place except for a partial last panel, which the
+                 * kernel could not read past the matrix's edge */
+                const ptrdiff_t mfull = g->a_direct ? mc / MR * MR : 0;
+                if (mfull < mc)
+                    K->pack_a(ap + mfull * kc, A.p + (ic + mfull) * A.rs + pc * A.cs, A.rs, A.cs,
+                              mc - mfull, kc);
                 for (ptrdiff_t jr = 0; jr < nc; jr += NR) {
                     const int nr = (int)ANNC_MIN((ptrdiff_t)NR, nc - jr);
                     const float *bpanel = bp + jr * kc;
+                    const ptrdiff_t j = jc + jr;
                     for (ptrdiff_t ir = 0; ir < mc; ir += MR) {
                         const int mr = (int)ANNC_MIN((ptrdiff_t)MR, mc - ir);
-                        const ptrdiff_t i = ic + ir, j = jc + jr;
-                        float *ct = g->c + i * g->rsc + j * g->csc;
-                        if (g->csc == 1) {
-                            K->gemm_ukr(kc, ap + ir * kc, bpanel, ct, g->rsc, g->alpha, beta, mr, nr);
-                        } else {
-                            /* swapped problem: C^T tile goes through a row-major scratch
-                             * tile and is written back transposed */
-                            float tile[16 * 32];
-                            if (beta != 0.0f)
-                                for (int a = 0; a < mr; a++)
-                                    for (int b = 0; b < nr; b++)
-                                        tile[a * NR + b] = ct[a * g->rsc + b * g->csc];
-                            K->gemm_ukr(kc, ap + ir * kc, bpanel, tile, NR, g->alpha, beta, mr, nr);
-                            for (int b = 0; b < nr; b++)
-                                for (int a = 0; a < mr; a++)
-                                    ct[a * g->rsc + b * g->csc] = tile[a * NR + b];
-                        }
+                        const ptrdiff_t i = ic + ir;
+                        float *ct = g->c + i * rsc + j * csc;
+                        if (ir < mfull)
+                            ukr(kc, A.p + i + pc * A.cs, bpanel, A.cs, ct, rsc, csc, ab, mr, nr);
+                        else
+                            ukr(kc, ap + ir * kc, bpanel, MR, ct, rsc, csc, ab, mr, nr);
                         if (last && epi) {
                             if (g->swapped)
                                 epilogue(g, j, nr, i, mr);
@@ -333,6 +278,10 @@ int annc_sgemm(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, fl
         g.c = c; g.rsc = 1; g.csc = ldc;
     }
 
+    /* Reading A in place saves its packing pass but gives up the compact panel: worth it while
+     * each A panel is reused by few B panels (the skinny training shapes); at 1024^3 with A
+     * transposed the 4 KiB column stride thrashed L1 and halved the kernel's speed. */
+    g.a_direct = g.a.rs == 1 && ceil_div(g.n, K->NR) <= 8;
     const ptrdiff_t mt = ceil_div(ceil_div(g.m, K->MR), pl.tm) * K->MR;
     const ptrdiff_t ntc = ceil_div(ceil_div(g.n, K->NR), pl.tn) * K->NR;
     const size_t per_thread = thread_ws_floats(K, mt, ntc, k);
@@ -345,22 +294,29 @@ int annc_sgemm(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, fl
     }
 
     const int nrect = pl.tm * pl.tn;
+    if (nt == 1) {
+        /* no OpenMP region at all: a forked child that never asks for threads never touches
+         * the (possibly broken) thread pool */
+        const rect r = {0, g.m, 0, g.n};
+        gemm_rect(K, &g, r, workspace);
+    } else {
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
+#pragma omp parallel num_threads(nt)
 #endif
-    {
-        int tid = 0, got = 1;
+        {
+            int tid = 0, got = 1;
 #ifdef _OPENMP
-        tid = omp_get_thread_num();
-        got = omp_get_num_threads();
+            tid = omp_get_thread_num();
+            got = omp_get_num_threads();
 #endif
-        /* if the runtime gave fewer threads than asked, the survivors take the rest */
-        for (int t = tid; t < nrect; t += got) {
-            rect r;
-            split(g.m, K->MR, pl.tm, t / pl.tn, &r.m0, &r.m1);
-            split(g.n, K->NR, pl.tn, t % pl.tn, &r.n0, &r.n1);
-            if (r.m0 < r.m1 && r.n0 < r.n1)
-                gemm_rect(K, &g, r, workspace + (size_t)tid * per_thread);
+            /* if the runtime gave fewer threads than asked, the survivors take the rest */
+            for (int t = tid; t < nrect; t += got) {
+                rect r;
+                split(g.m, K->MR, pl.tm, t / pl.tn, &r.m0, &r.m1);
+                split(g.n, K->NR, pl.tn, t % pl.tn, &r.n0, &r.n1);
+                if (r.m0 < r.m1 && r.n0 < r.n1)
+                    gemm_rect(K, &g, r, workspace + (size_t)tid * per_thread);
+            }
         }
     }
     annc_aligned_free(owned);

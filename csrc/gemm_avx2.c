@@ -1,7 +1,18 @@
-/* AVX2+FMA GEMM micro-kernel, 6 x 16: twelve ymm accumulators, two B vectors and one A
- * broadcast in flight (15 of 16 registers). Compiled with -mavx2 -mfma and only entered
- * through the dispatch table after CPUID+XGETBV said yes. */
+/* AVX2+FMA GEMM: the 6 x 16 micro-kernel and the packing routines that feed it.
+ * Compiled with -mavx2 -mfma and only entered through the dispatch table after CPUID+XGETBV
+ * said yes.
+ *
+ * Register budget of the kernel: twelve ymm accumulators, two B vectors, one A broadcast
+ * (15 of 16). GCC's allocator does not reliably fit that from intrinsics (it spilled an
+ * accumulator inside the loop, costing ~15% of the kernel), so on GNU-compatible compilers the
+ * K loop is inline assembly with the accumulators bound to registers; other compilers get the
+ * same arithmetic from intrinsics.
+ *
+ * Every element of C is computed by one recipe, whatever tile, edge or orientation it falls
+ * in: acc = 0; acc = fma(a_p, b_p, acc) for p in order; c = alpha * acc; if beta != 0,
+ * c = fma(beta, c_old, c). That is what makes results independent of the thread count. */
 #include <immintrin.h>
+#include <string.h>
 
 #include "annc.h"
 #include "internal.h"
@@ -9,10 +20,12 @@
 #define AMR 6
 #define ANR 16
 
-static inline void store_row(float *c, __m256 lo, __m256 hi, __m256 va, __m256 vb, float beta) {
+/* ---------------------------------------------------------------- micro-kernel */
+
+static inline void store_row(float *c, __m256 lo, __m256 hi, __m256 va, __m256 vb, int beta_nz) {
     lo = _mm256_mul_ps(lo, va);
     hi = _mm256_mul_ps(hi, va);
-    if (beta != 0.0f) {
+    if (beta_nz) {
         lo = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), lo);
         hi = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8), hi);
     }
@@ -20,9 +33,40 @@ static inline void store_row(float *c, __m256 lo, __m256 hi, __m256 va, __m256 v
     _mm256_storeu_ps(c + 8, hi);
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+#define ANNC_ASM_KERNEL 1
+/* one k step: B row p (two vectors, %r9) times the six A values of column p (%r8), then the
+ * A pointer moves one column (%r11 bytes) */
+#define ANNC_ASTEP(bo0, bo1)                                  \
+    "vmovaps " #bo0 "(%%r9), %%ymm13\n\t"                     \
+    "vmovaps " #bo1 "(%%r9), %%ymm14\n\t"                     \
+    "vbroadcastss 0(%%r8), %%ymm15\n\t"                       \
+    "vfmadd231ps %%ymm13, %%ymm15, %[c00]\n\t"                \
+    "vfmadd231ps %%ymm14, %%ymm15, %[c01]\n\t"                \
+    "vbroadcastss 4(%%r8), %%ymm15\n\t"                       \
+    "vfmadd231ps %%ymm13, %%ymm15, %[c10]\n\t"                \
+    "vfmadd231ps %%ymm14, %%ymm15, %[c11]\n\t"                \
+    "vbroadcastss 8(%%r8), %%ymm15\n\t"                       \
+    "vfmadd231ps %%ymm13, %%ymm15, %[c20]\n\t"                \
+    "vfmadd231ps %%ymm14, %%ymm15, %[c21]\n\t"                \
+    "vbroadcastss 12(%%r8), %%ymm15\n\t"                      \
+    "vfmadd231ps %%ymm13, %%ymm15, %[c30]\n\t"                \
+    "vfmadd231ps %%ymm14, %%ymm15, %[c31]\n\t"                \
+    "vbroadcastss 16(%%r8), %%ymm15\n\t"                      \
+    "vfmadd231ps %%ymm13, %%ymm15, %[c40]\n\t"                \
+    "vfmadd231ps %%ymm14, %%ymm15, %[c41]\n\t"                \
+    "vbroadcastss 20(%%r8), %%ymm15\n\t"                      \
+    "vfmadd231ps %%ymm13, %%ymm15, %[c50]\n\t"                \
+    "vfmadd231ps %%ymm14, %%ymm15, %[c51]\n\t"                \
+    "add %%r11, %%r8\n\t"
+#endif
+
+/* C[0:mr, 0:nr] (element (i, j) at c[i * rsc + j * csc]) = alpha * Ap.Bp + beta * C, where
+ * column p of Ap is ap[p * lda_p .. p * lda_p + 5] (lda_p = 6 for a packed panel).
+ * ab = {alpha, beta}: passed in memory so that no scalar stays live across the K loop. */
 static void ukr_avx2_6x16(ptrdiff_t k, const float *restrict ap, const float *restrict bp,
-                          float *restrict c, ptrdiff_t ldc, float alpha, float beta, int mr,
-                          int nr) {
+                          ptrdiff_t lda_p, float *restrict c, ptrdiff_t rsc, ptrdiff_t csc,
+                          const float *ab, int mr, int nr) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -30,71 +74,240 @@ static void ukr_avx2_6x16(ptrdiff_t k, const float *restrict ap, const float *re
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
     __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
 
-#define ANNC_STEP(p)                                                     \
-    do {                                                                 \
-        const __m256 b0 = _mm256_load_ps(bp + (p) * ANR);                \
-        const __m256 b1 = _mm256_load_ps(bp + (p) * ANR + 8);            \
-        __m256 a;                                                        \
-        a = _mm256_broadcast_ss(ap + (p) * AMR + 0);                     \
-        c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01); \
-        a = _mm256_broadcast_ss(ap + (p) * AMR + 1);                     \
-        c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11); \
-        a = _mm256_broadcast_ss(ap + (p) * AMR + 2);                     \
-        c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21); \
-        a = _mm256_broadcast_ss(ap + (p) * AMR + 3);                     \
-        c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31); \
-        a = _mm256_broadcast_ss(ap + (p) * AMR + 4);                     \
-        c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41); \
-        a = _mm256_broadcast_ss(ap + (p) * AMR + 5);                     \
-        c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51); \
-    } while (0)
-
-    ptrdiff_t p = 0;
-    for (; p + 4 <= k; p += 4) {
-        _mm_prefetch((const char *)(bp + 8 * ANR), _MM_HINT_T0);
-        ANNC_STEP(0);
-        ANNC_STEP(1);
-        ANNC_STEP(2);
-        ANNC_STEP(3);
-        ap += 4 * AMR;
-        bp += 4 * ANR;
+    if (csc == 1) {
+        /* the tile's rows are written at the end; start their lines on the way now */
+        for (int i = 0; i < mr; i++) {
+            _mm_prefetch((const char *)(c + i * rsc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + i * rsc + 15), _MM_HINT_T0);
+        }
     }
-    for (; p < k; p++) {
-        ANNC_STEP(0);
-        ap += AMR;
+
+#ifdef ANNC_ASM_KERNEL
+    {
+        /* the operands go in through memory: GCC allows 30 asm operands and the twelve
+         * accumulators (in and out) take 24 */
+        struct { const float *a, *b; ptrdiff_t k, as; } args = {ap, bp, k, lda_p * 4};
+        __asm__(
+            "mov 0(%[args]), %%r8\n\t"
+            "mov 8(%[args]), %%r9\n\t"
+            "mov 16(%[args]), %%r10\n\t"
+            "mov 24(%[args]), %%r11\n\t"
+            "cmp $4, %%r10\n\t"
+            "jl 2f\n\t"
+            ".p2align 5\n"
+            "1:\n\t"
+            ANNC_ASTEP(0, 32)
+            ANNC_ASTEP(64, 96)
+            ANNC_ASTEP(128, 160)
+            ANNC_ASTEP(192, 224)
+            "prefetcht0 512(%%r9)\n\t"
+            "add $256, %%r9\n\t"
+            "sub $4, %%r10\n\t"
+            "cmp $4, %%r10\n\t"
+            "jge 1b\n"
+            "2:\n\t"
+            "test %%r10, %%r10\n\t"
+            "jz 4f\n"
+            "3:\n\t"
+            ANNC_ASTEP(0, 32)
+            "add $64, %%r9\n\t"
+            "dec %%r10\n\t"
+            "jnz 3b\n"
+            "4:\n\t"
+            : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11),
+              [c20] "+x"(c20), [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31),
+              [c40] "+x"(c40), [c41] "+x"(c41), [c50] "+x"(c50), [c51] "+x"(c51)
+            : [args] "r"(&args), "m"(args)
+            : "cc", "memory", "r8", "r9", "r10", "r11", "xmm13", "xmm14", "xmm15");
+    }
+#else
+    for (ptrdiff_t p = 0; p < k; p++) {
+        const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+        __m256 a;
+        a = _mm256_broadcast_ss(ap + 0); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
+        a = _mm256_broadcast_ss(ap + 1); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
+        a = _mm256_broadcast_ss(ap + 2); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
+        a = _mm256_broadcast_ss(ap + 3); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
+        a = _mm256_broadcast_ss(ap + 4); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
+        a = _mm256_broadcast_ss(ap + 5); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
+        ap += lda_p;
         bp += ANR;
     }
-#undef ANNC_STEP
+#endif
 
+    const float alpha = ab[0], beta = ab[1];
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-    if (mr == AMR && nr == ANR) {
-        store_row(c + 0 * ldc, c00, c01, va, vb, beta);
-        store_row(c + 1 * ldc, c10, c11, va, vb, beta);
-        store_row(c + 2 * ldc, c20, c21, va, vb, beta);
-        store_row(c + 3 * ldc, c30, c31, va, vb, beta);
-        store_row(c + 4 * ldc, c40, c41, va, vb, beta);
-        store_row(c + 5 * ldc, c50, c51, va, vb, beta);
+    const int beta_nz = beta != 0.0f;
+    if (mr == AMR && nr == ANR && csc == 1) {
+        store_row(c + 0 * rsc, c00, c01, va, vb, beta_nz);
+        store_row(c + 1 * rsc, c10, c11, va, vb, beta_nz);
+        store_row(c + 2 * rsc, c20, c21, va, vb, beta_nz);
+        store_row(c + 3 * rsc, c30, c31, va, vb, beta_nz);
+        store_row(c + 4 * rsc, c40, c41, va, vb, beta_nz);
+        store_row(c + 5 * rsc, c50, c51, va, vb, beta_nz);
         return;
     }
-    /* edge tile: run the very same vector arithmetic on a scratch tile (so an element's value
-     * never depends on where the tile boundaries fall), then copy back the mr x nr that exist */
-    float t[AMR * ANR] = {0};
-    if (beta != 0.0f)
+    /* edge or transposed tile: the very same vector arithmetic on a scratch tile, then copy
+     * back the mr x nr elements that exist */
+    float t[AMR * ANR];
+    if (beta_nz) {
+        memset(t, 0, sizeof t);
         for (int i = 0; i < mr; i++)
-            for (int j = 0; j < nr; j++) t[i * ANR + j] = c[i * ldc + j];
-    store_row(t + 0 * ANR, c00, c01, va, vb, beta);
-    store_row(t + 1 * ANR, c10, c11, va, vb, beta);
-    store_row(t + 2 * ANR, c20, c21, va, vb, beta);
-    store_row(t + 3 * ANR, c30, c31, va, vb, beta);
-    store_row(t + 4 * ANR, c40, c41, va, vb, beta);
-    store_row(t + 5 * ANR, c50, c51, va, vb, beta);
-    for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nr; j++) c[i * ldc + j] = t[i * ANR + j];
+            for (int j = 0; j < nr; j++) t[i * ANR + j] = c[i * rsc + j * csc];
+    }
+    store_row(t + 0 * ANR, c00, c01, va, vb, beta_nz);
+    store_row(t + 1 * ANR, c10, c11, va, vb, beta_nz);
+    store_row(t + 2 * ANR, c20, c21, va, vb, beta_nz);
+    store_row(t + 3 * ANR, c30, c31, va, vb, beta_nz);
+    store_row(t + 4 * ANR, c40, c41, va, vb, beta_nz);
+    store_row(t + 5 * ANR, c50, c51, va, vb, beta_nz);
+    if (csc == 1) {
+        for (int i = 0; i < mr; i++) memcpy(c + i * rsc, t + i * ANR, sizeof(float) * (size_t)nr);
+    } else {
+        for (int j = 0; j < nr; j++)
+            for (int i = 0; i < mr; i++) c[i * rsc + j * csc] = t[i * ANR + j];
+    }
+}
+
+/* ---------------------------------------------------------------- packing */
+
+/* In-register transpose of eight rows of eight. */
+static inline void transpose8(__m256 *r) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* A mask selecting the first n (0..8) lanes. */
+static inline __m256i lane_mask(int n) {
+    static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256((const __m256i *)(m + 8 - n));
+}
+
+/* Ap <- rows [0, mc) x cols [0, kc) of the view (a, rs, cs) as ceil(mc/6) panels of kc
+ * columns of 6 values; rows past mc are zero. */
+static void pack_a_avx2(float *restrict ap, const float *a, ptrdiff_t rs, ptrdiff_t cs,
+                        ptrdiff_t mc, ptrdiff_t kc) {
+    for (ptrdiff_t ir = 0; ir < mc; ir += AMR) {
+        const int mr = (int)ANNC_MIN((ptrdiff_t)AMR, mc - ir);
+        const float *src = a + ir * rs;
+        if (rs == 1) {
+            /* op(A) stored transposed: each panel column is mr contiguous values */
+            if (mr == AMR) {
+                for (ptrdiff_t p = 0; p < kc; p++) {
+                    const float *s = src + p * cs;
+                    _mm_storeu_ps(ap + p * AMR, _mm_loadu_ps(s));
+                    _mm_storel_pi((__m64 *)(ap + p * AMR + 4), _mm_castpd_ps(_mm_load_sd((const double *)(s + 4))));
+                }
+            } else {
+                const __m256i mk = lane_mask(mr);
+                for (ptrdiff_t p = 0; p < kc; p++) {
+                    /* maskload never touches the lanes past mr */
+                    const __m256 v = _mm256_maskload_ps(src + p * cs, mk);
+                    _mm_storeu_ps(ap + p * AMR, _mm256_castps256_ps128(v));
+                    _mm_storel_pi((__m64 *)(ap + p * AMR + 4), _mm256_extractf128_ps(v, 1));
+                }
+            }
+        } else if (cs == 1 && mr == AMR) {
+            /* row-major A: transpose 6 x 8 blocks (two zero rows make it 8 x 8) */
+            ptrdiff_t p = 0;
+            for (; p + 8 <= kc; p += 8) {
+                __m256 r[8];
+                for (int i = 0; i < AMR; i++) r[i] = _mm256_loadu_ps(src + i * rs + p);
+                r[6] = r[7] = _mm256_setzero_ps();
+                transpose8(r);
+                float *d = ap + p * AMR;
+                /* column q of the block goes to d[6q .. 6q+5]; the two extra lanes of each
+                 * store are overwritten by the next one, the last store is trimmed */
+                for (int q = 0; q < 7; q++) _mm256_storeu_ps(d + q * AMR, r[q]);
+                _mm_storeu_ps(d + 7 * AMR, _mm256_castps256_ps128(r[7]));
+                _mm_storel_pi((__m64 *)(d + 7 * AMR + 4), _mm256_extractf128_ps(r[7], 1));
+            }
+            for (; p < kc; p++)
+                for (int i = 0; i < AMR; i++) ap[p * AMR + i] = src[i * rs + p];
+        } else {
+            for (int i = 0; i < mr; i++) {
+                const float *s = src + i * rs;
+                for (ptrdiff_t p = 0; p < kc; p++) ap[p * AMR + i] = s[p * cs];
+            }
+            for (int i = mr; i < AMR; i++)
+                for (ptrdiff_t p = 0; p < kc; p++) ap[p * AMR + i] = 0.0f;
+        }
+        ap += (ptrdiff_t)AMR * kc;
+    }
+}
+
+/* Bp <- rows [0, kc) x cols [0, nc) of the view (b, rs, cs) as ceil(nc/16) panels of kc rows
+ * of 16 values; columns past nc are zero. */
+static void pack_b_avx2(float *restrict bp, const float *b, ptrdiff_t rs, ptrdiff_t cs,
+                        ptrdiff_t kc, ptrdiff_t nc) {
+    for (ptrdiff_t jr = 0; jr < nc; jr += ANR) {
+        const int nr = (int)ANNC_MIN((ptrdiff_t)ANR, nc - jr);
+        const float *src = b + jr * cs;
+        if (cs == 1) {
+            if (nr == ANR) {
+                for (ptrdiff_t p = 0; p < kc; p++) {
+                    const float *s = src + p * rs;
+                    _mm256_store_ps(bp + p * ANR, _mm256_loadu_ps(s));
+                    _mm256_store_ps(bp + p * ANR + 8, _mm256_loadu_ps(s + 8));
+                }
+            } else {
+                const __m256i m0 = lane_mask(ANNC_MIN(nr, 8)), m1 = lane_mask(ANNC_MAX(nr - 8, 0));
+                for (ptrdiff_t p = 0; p < kc; p++) {
+                    const float *s = src + p * rs;
+                    _mm256_store_ps(bp + p * ANR, _mm256_maskload_ps(s, m0));
+                    _mm256_store_ps(bp + p * ANR + 8, _mm256_maskload_ps(s + 8, m1));
+                }
+            }
+        } else if (rs == 1) {
+            /* op(B) stored transposed: column j of the panel is contiguous in p; transpose
+             * 8 x 8 blocks of (j, p) into (p, j) */
+            ptrdiff_t p = 0;
+            for (; p + 8 <= kc; p += 8) {
+                for (int h = 0; h < ANR; h += 8) {
+                    __m256 r[8];
+                    const int n8 = ANNC_MAX(0, ANNC_MIN(8, nr - h));
+                    for (int q = 0; q < 8; q++)
+                        r[q] = q < n8 ? _mm256_loadu_ps(src + (h + q) * cs + p) : _mm256_setzero_ps();
+                    transpose8(r);
+                    for (int q = 0; q < 8; q++) _mm256_store_ps(bp + (p + q) * ANR + h, r[q]);
+                }
+            }
+            if (p < kc) {
+                const int rem = (int)(kc - p);
+                for (ptrdiff_t q = p; q < kc; q++)
+                    for (int j = 0; j < ANR; j++) bp[q * ANR + j] = 0.0f;
+                for (int j = 0; j < nr; j++)
+                    for (int q = 0; q < rem; q++) bp[(p + q) * ANR + j] = src[j * cs + p + q];
+            }
+        } else {
+            for (ptrdiff_t p = 0; p < kc; p++) {
+                for (int j = 0; j < nr; j++) bp[p * ANR + j] = src[p * rs + j * cs];
+                for (int j = nr; j < ANR; j++) bp[p * ANR + j] = 0.0f;
+            }
+        }
+        bp += (ptrdiff_t)ANR * kc;
+    }
 }
 
 void annc_kernels_avx2(annc_kernels *t) {
     t->isa = ANNC_ISA_AVX2;
     t->gemm_ukr = ukr_avx2_6x16;
+    t->pack_a = pack_a_avx2;
+    t->pack_b = pack_b_avx2;
     t->MR = AMR;
     t->NR = ANR;
     t->KC = 256;

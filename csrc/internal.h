@@ -7,16 +7,30 @@
 
 /* A GEMM micro-kernel computes one MR x NR tile:
  *   C[0:mr, 0:nr] = alpha * Ap . Bp + beta * C   (beta == 0: C is written, never read)
+ * with element (i, j) of C at c[i * rsc + j * csc] (csc != 1 when the driver computes C^T).
  * Ap is a packed MR x k panel (column p holds MR contiguous values), Bp a packed k x NR panel
- * (row p holds NR contiguous values); both are zero-padded, so the kernel always computes a full
- * tile and only the store is clipped to mr x nr (the edge tiles live inside the kernel). */
-typedef void (*annc_gemm_ukernel)(ptrdiff_t k, const float *ap, const float *bp, float *c,
-                                  ptrdiff_t ldc, float alpha, float beta, int mr, int nr);
+ * (row p holds NR contiguous values, 32-byte aligned); both are zero-padded, so the kernel
+ * always computes a full tile and only the store is clipped to mr x nr (the edge tiles live
+ * inside the kernel). ab = {alpha, beta}. k >= 1.
+ * lda_p is the distance between Ap's columns: MR when packed, or the leading dimension of an
+ * operand stored transposed that the driver hands over unpacked (full panels only: a kernel
+ * reads all MR values of each column). */
+typedef void (*annc_gemm_ukernel)(ptrdiff_t k, const float *ap, const float *bp, ptrdiff_t lda_p,
+                                  float *c, ptrdiff_t rsc, ptrdiff_t csc, const float *ab, int mr,
+                                  int nr);
+
+/* Packing: element (i, j) of the source view is src[i * rs + j * cs].
+ *   pack_a: rows [0, mc) x cols [0, kc) into ceil(mc / MR) panels of kc columns of MR values;
+ *   pack_b: rows [0, kc) x cols [0, nc) into ceil(nc / NR) panels of kc rows of NR values;
+ * the padding rows / columns are zero. */
+typedef void (*annc_pack_fn)(float *dst, const float *src, ptrdiff_t rs, ptrdiff_t cs,
+                             ptrdiff_t rows, ptrdiff_t cols);
 
 typedef struct annc_kernels {
     int isa;
-    /* GEMM micro-kernel with the block sizes it was tuned for */
+    /* GEMM micro-kernel with its packing routines and the block sizes it was tuned for */
     annc_gemm_ukernel gemm_ukr;
+    annc_pack_fn pack_a, pack_b;
     int MR, NR;      /* register tile */
     int KC, MC, NC;  /* L1 (k panel), L2 (A block rows), L3 (B block cols) */
 } annc_kernels;
