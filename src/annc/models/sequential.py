@@ -523,11 +523,7 @@ class Sequential(Layer):
                                             verbose=verbose, epochs=1, steps=nsteps)
         cbs.on_predict_begin()
         eng = self._engine(_PREDICT_ROWS, False)
-        per_step = cbs._should_call_batch_hooks("predict") if hasattr(
-            cbs, "_should_call_batch_hooks") else True
-        if per_step and nsteps > 1 and any(
-                not isinstance(c, (callbacks_module.ProgbarLogger, callbacks_module.History))
-                for c in cbs.callbacks):
+        if nsteps > 1 and self._needs_batch_hooks(cbs, "predict"):
             for s in range(nsteps):
                 lo, hi = s * batch_size, min(n, (s + 1) * batch_size)
                 cbs.on_predict_batch_begin(s)
@@ -706,16 +702,19 @@ class Sequential(Layer):
             opt._u_product = float(eng.u_product)
 
     @staticmethod
-    def _needs_batch_hooks(cbs) -> bool:
+    def _needs_batch_hooks(cbs, mode: str = "train") -> bool:
+        """Whether a callback other than History/ProgbarLogger wants every step's hooks (then
+        steps run one per call; otherwise in chunks, with the hooks between chunks)."""
+        hooks = [f"on_{mode}_batch_begin", f"on_{mode}_batch_end"]
+        if mode == "train":
+            hooks += ["on_batch_begin", "on_batch_end"]
+        base = callbacks_module.Callback
         for cb in cbs.callbacks:
             if isinstance(cb, (callbacks_module.History, callbacks_module.ProgbarLogger)):
                 continue
-            base = callbacks_module.Callback
-            for hook in ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin",
-                         "on_batch_end"):
-                if hook in getattr(cb, "__dict__", {}):
-                    return True
-                if getattr(type(cb), hook, None) is not getattr(base, hook):
+            for hook in hooks:
+                if hook in getattr(cb, "__dict__", {}) or \
+                        getattr(type(cb), hook, None) is not getattr(base, hook, None):
                     return True
         return False
 
