@@ -18,7 +18,9 @@ than -1, a dtype other than float32) raise NotImplementedError naming the argume
 from __future__ import annotations
 
 import inspect
+import os
 import re
+import sys
 import warnings
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -147,6 +149,18 @@ def _dense_pair(y_true, y_pred, fn: str, same_shape: bool) -> Tuple[np.ndarray, 
     return np.ascontiguousarray(yt), np.ascontiguousarray(yp)
 
 
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _user_stacklevel() -> int:
+    """The stacklevel of the first frame outside annc, so a warning names the user's line."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PKG_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
 def _warn_if_mismatched(loss_id: int, from_logits: bool, yp2: np.ndarray, fn: str) -> None:
     """House rule: say so when predictions plainly contradict from_logits (Keras would train
     silently on clipped or doubly-squashed values)."""
@@ -157,13 +171,13 @@ def _warn_if_mismatched(loss_id: int, from_logits: bool, yp2: np.ndarray, fn: st
         warnings.warn(f"{fn}: received from_logits=False but y_pred has values outside "
                       f"[0, 1] (min {lo:.3g}, max {hi:.3g}), so it is not a probability; "
                       f"if the model's last layer has no softmax/sigmoid, pass "
-                      f"from_logits=True.", stacklevel=4)
+                      f"from_logits=True.", stacklevel=_user_stacklevel())
     elif (from_logits and loss_id != _BCE and yp2.shape[-1] > 1 and lo >= 0.0 and hi <= 1.0
           and np.allclose(yp2.sum(axis=-1), 1.0, atol=1e-3)):
         warnings.warn(f"{fn}: received from_logits=True but every row of y_pred is a "
                       f"probability distribution (as a softmax output is); the softmax would "
                       f"be applied twice. Pass from_logits=False, or remove the softmax.",
-                      stacklevel=4)
+                      stacklevel=_user_stacklevel())
 
 
 def _run(loss_id: int, from_logits: bool, param: float, y_true, y_pred, fn: str,
