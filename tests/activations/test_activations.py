@@ -189,3 +189,10 @@ def test_binding_validation():
     x = np.array([-1.0, 2.0], np.float32)
     assert _core.act_forward(1, 0.0, x, out=x) is x
     np.testing.assert_array_equal(x, [0, 2])
+
+
+def test_all_activations_lists_the_kernel_backed_names():
+    assert set(A.ALL_ACTIVATIONS) == {
+        "linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
+        "silu", "swish", "gelu", "leaky_relu"}
+    assert all(A.annc_act_spec(fn) is not None for fn in A.ALL_ACTIVATIONS.values())

@@ -145,3 +145,12 @@ def test_get_and_serialization():
                                                                    seed=7)((3, 3)))
     with pytest.raises(ValueError, match="Valid names: .*glorot_uniform"):
         I.get("glorot_uniformm")
+
+
+def test_serialize_plain_callable_and_dtype_keyword():
+    def my_init(shape, dtype=None):
+        return np.zeros(shape)
+
+    assert I.serialize(my_init) == "my_init"
+    # the layers call initializer(shape, dtype="float32")
+    assert I.get("he_uniform")((3, 2), dtype="float32").dtype == np.float32

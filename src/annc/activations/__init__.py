@@ -22,7 +22,7 @@ __all__ = [
     "relu", "sigmoid", "tanh", "softmax", "linear", "elu", "selu", "softplus", "softsign",
     "swish", "silu", "gelu", "leaky_relu", "relu6", "exponential", "hard_sigmoid", "hard_silu",
     "hard_swish", "mish", "log_softmax", "get", "serialize", "deserialize", "annc_act_spec",
-    "ACT_IDS",
+    "ACT_IDS", "ALL_ACTIVATIONS",
 ]
 
 # enum annc_act (csrc/annc.h)
@@ -187,6 +187,10 @@ _BY_NAME: Dict[str, Callable] = {
         softmax, relu6, exponential, hard_sigmoid, hard_silu, mish, log_softmax)
 }
 _BY_NAME.update({"swish": silu, "hard_swish": hard_silu})
+
+# the names the C kernels (and so the training engine) run: name -> function
+ALL_ACTIVATIONS: Dict[str, Callable] = {
+    name: fn for name, fn in _BY_NAME.items() if getattr(fn, "__annc_act__", None) is not None}
 
 
 def annc_act_spec(fn: Any) -> Optional[Tuple[int, float]]:

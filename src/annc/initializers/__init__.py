@@ -346,7 +346,10 @@ def get(identifier: Any) -> Optional[Initializer]:
     raise ValueError(f"Could not interpret initializer identifier: {identifier!r}")
 
 
-def serialize(initializer: Initializer) -> Dict[str, Any]:
+def serialize(initializer: Any) -> Any:
+    """A Keras-style config dict for an Initializer; a plain callable gives its name."""
+    if not isinstance(initializer, Initializer):
+        return getattr(initializer, "__name__", None)
     return {"module": "keras.initializers", "class_name": type(initializer).__name__,
             "config": initializer.get_config(), "registered_name": None}
 

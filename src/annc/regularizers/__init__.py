@@ -142,7 +142,13 @@ def get(identifier: Any) -> Optional[Regularizer]:
     raise ValueError(f"Could not interpret regularizer identifier: {identifier!r}")
 
 
-def serialize(regularizer: Regularizer) -> Dict[str, Any]:
+def serialize(regularizer: Any) -> Any:
+    """A Keras-style config dict for a Regularizer; None stays None; a plain callable gives
+    its name."""
+    if regularizer is None:
+        return None
+    if not isinstance(regularizer, Regularizer):
+        return getattr(regularizer, "__name__", None)
     return {"module": "keras.regularizers", "class_name": type(regularizer).__name__,
             "config": regularizer.get_config(), "registered_name": None}
 
