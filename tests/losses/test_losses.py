@@ -311,3 +311,14 @@ def test_prepare_targets_and_loss_and_grad():
     assert per.shape == (4,)
     np.testing.assert_allclose(g, numeric_grad(SPARSE, True, 0, x, np.array([0, 1, 2, 0]), 0.25),
                                rtol=1e-4, atol=1e-7)
+
+
+def test_config_dict_naming_a_function_keeps_its_arguments():
+    got = losses.get({"class_name": "sparse_categorical_crossentropy",
+                      "config": {"from_logits": True}})
+    assert got.__annc_loss__ == (0, True, 0.0)
+    assert losses.get({"class_name": "huber", "config": {"delta": 2.0}}).__annc_loss__ == (
+        5, False, 2.0)
+    assert losses.get({"class_name": "mse", "config": {}}) is losses.mean_squared_error
+    with pytest.raises(TypeError):
+        losses.get({"class_name": "mean_squared_error", "config": {"from_logits": True}})

@@ -421,6 +421,10 @@ _CLASSES = (Loss, LossFunctionWrapper, SparseCategoricalCrossentropy, Categorica
             BinaryCrossentropy, MeanSquaredError, MeanAbsoluteError, Huber)
 _FUNCTIONS = (sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy,
               mean_squared_error, mean_absolute_error, huber)
+_CLASS_OF = {sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
+             categorical_crossentropy: CategoricalCrossentropy,
+             binary_crossentropy: BinaryCrossentropy, mean_squared_error: MeanSquaredError,
+             mean_absolute_error: MeanAbsoluteError, huber: Huber}
 _BY_NAME: Dict[str, Any] = {c.__name__: c for c in _CLASSES}
 _BY_NAME.update({f.__name__: f for f in _FUNCTIONS})
 _BY_NAME.update({"mse": mse, "MSE": mse, "mae": mae, "MAE": mae, "bce": bce, "BCE": bce,
@@ -471,9 +475,16 @@ def deserialize(config: Any, custom_objects: Optional[Dict[str, Any]] = None):
     cls = custom_objects.get(name) or _BY_NAME.get(name)
     if cls is None:
         raise ValueError(f"Unknown loss class {name!r}")
+    cfg = dict(config.get("config") or {})
     if not inspect.isclass(cls):
-        return cls
-    return cls.from_config(dict(config.get("config") or {}))
+        if not cfg:
+            return cls
+        # a function named with arguments, e.g. {"class_name": "huber", "config": {"delta": 2}}:
+        # its Loss class takes them (and rejects unknown ones) rather than dropping them
+        cls = _CLASS_OF.get(cls)
+        if cls is None:
+            raise ValueError(f"Loss {name!r} takes no configuration, got {cfg!r}")
+    return cls.from_config(cfg)
 
 
 def annc_loss_spec(loss: Any) -> Optional[Tuple[int, bool, float]]:
