@@ -51,7 +51,8 @@ void annc_act_forward(int act, float param, float *y, const float *x, ptrdiff_t 
         if (y != x) memmove(y, x, sizeof(float) * (size_t)n);
         break;
     case ANNC_ACT_RELU:
-        for (i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        /* written so NaN passes through, as Keras's maximum(x, 0) does */
+        for (i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
         break;
     case ANNC_ACT_SIGMOID:
         for (i = 0; i < n; i++) y[i] = sigmoidf(x[i]);

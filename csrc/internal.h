@@ -45,6 +45,21 @@ void annc_kernels_avx2(annc_kernels *t);
 void *annc_aligned_alloc(size_t bytes);
 void annc_aligned_free(void *p);
 
+/* Philox4x32-10 on one block (rng.c); exposed for known-answer tests. */
+void annc_philox4x32_10(uint32_t out[4], const uint32_t in[4], uint32_t k0, uint32_t k1);
+
+/* The annc_rng_* fills starting at element `start` of the stream: out[j] is element start + j
+ * of what the public function would write for an array of any length > start + j. For C
+ * callers that split one logical array across threads. */
+void annc_rng_uniform_at(float *out, int64_t start, ptrdiff_t n, uint64_t key, uint64_t counter,
+                         float lo, float hi);
+void annc_rng_normal_at(float *out, int64_t start, ptrdiff_t n, uint64_t key, uint64_t counter,
+                        float mean, float stddev);
+void annc_rng_truncated_normal_at(float *out, int64_t start, ptrdiff_t n, uint64_t key,
+                                  uint64_t counter, float mean, float stddev);
+void annc_rng_dropout_mask_at(float *mask, int64_t start, ptrdiff_t n, uint64_t key,
+                              uint64_t counter, float rate);
+
 #define ANNC_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define ANNC_MAX(a, b) ((a) > (b) ? (a) : (b))
 
