@@ -260,6 +260,7 @@ static void backward(annc_net *net, const float *x, ptrdiff_t ldx, ptrdiff_t row
             }
             break;
         case ANNC_LAYER_ACTIVATION:
+            if (last && net->fused) break; /* the loss already differentiated through it */
             /* the input is the previous layer's output, still intact: no copy kept */
             if (L->act == ANNC_ACT_SOFTMAX)
                 annc_softmax_backward(g, g, L->y, rows, L->out);

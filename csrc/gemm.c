@@ -63,7 +63,7 @@ static void epilogue(const gemm_problem *g, ptrdiff_t r0, ptrdiff_t nrows, ptrdi
             for (ptrdiff_t j = 0; j < ncols; j++) row[j] += bias[j];
         }
         if (g->act == ANNC_ACT_RELU) {
-            for (ptrdiff_t j = 0; j < ncols; j++) row[j] = row[j] > 0.0f ? row[j] : 0.0f;
+            for (ptrdiff_t j = 0; j < ncols; j++) row[j] = row[j] < 0.0f ? 0.0f : row[j]; /* NaN passes, as in relu */
         } else if (g->act != ANNC_ACT_LINEAR) {
             annc_act_forward(g->act, g->act_param, row, row, ncols);
         }

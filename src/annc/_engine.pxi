@@ -107,7 +107,7 @@ cdef class Engine:
         free(self.net.layers)
 
     def __init__(self, list layers, Py_ssize_t in_features, Py_ssize_t rows, int nthreads,
-                 dict buffers, dict slab, loss=None, list metrics=()):
+                 dict buffers, dict slab, loss=None, metrics=()):
         cdef Py_ssize_t i
         cdef annc_layer *L
         cdef int nl = len(layers)
@@ -307,7 +307,3 @@ def gemm_workspace_floats(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, int nthreads
     """Floats of packing workspace annc_sgemm needs for this product."""
     return annc_sgemm_workspace_floats(m, n, k, max(1, nthreads))
 
-
-def act_needs_input(int act):
-    """Whether the activation's derivative needs its input (else its output suffices)."""
-    return bool(annc_act_backward_needs_input(act))

@@ -16,7 +16,7 @@ _ACT_SOFTMAX = 4
 
 def act_spec(fn) -> tuple[int, float]:
     """The C executor's (activation id, parameter) for an activation function."""
-    spec = getattr(fn, "__annc_act__", None)
+    spec = activations.annc_act_spec(fn)
     if spec is None:
         raise ValueError(f"annc cannot run the activation {fn!r} in its kernels; use one of "
                          f"{sorted(activations.ALL_ACTIVATIONS)}")

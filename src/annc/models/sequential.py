@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .. import _core, callbacks as callbacks_module, config, losses, metrics as metrics_module
-from .. import optimizers
+from .. import optimizers, regularizers
 from .. import random as annc_random
 from ..layers.base import Layer, Variable, auto_name
 from ..layers.core import Activation, Dense, Dropout, Flatten, InputLayer, KerasTensor
@@ -424,10 +424,9 @@ class Sequential(Layer):
                          W=layer.kernel.value, b=layer.bias.value if layer.use_bias else None)
                 d["dW"] = self._grad_view(layer.kernel)
                 d["db"] = self._grad_view(layer.bias) if layer.use_bias else None
-                kr, br = layer.kernel_regularizer, layer.bias_regularizer
-                d["kernel_reg"] = (float(kr.l1), float(kr.l2)) if kr is not None else (0.0, 0.0)
-                d["bias_reg"] = (float(br.l1), float(br.l2)) if br is not None else (0.0, 0.0)
-                if training and _core.act_needs_input(act):
+                d["kernel_reg"] = self._reg_spec(layer, "kernel_regularizer")
+                d["bias_reg"] = self._reg_spec(layer, "bias_regularizer")
+                if training and act != _ACT_SOFTMAX and _core.act_needs_input(act):
                     d["z"] = np.empty(rows * out, dtype=np.float32)
             elif isinstance(layer, Activation):
                 act, param = layer._act
@@ -445,6 +444,15 @@ class Sequential(Layer):
         if not descs:
             raise ValueError("The model has no layers to run")
         return descs, in_features
+
+    @staticmethod
+    def _reg_spec(layer, attr: str) -> tuple[float, float]:
+        spec = regularizers.annc_reg_spec(getattr(layer, attr))
+        if spec is None:
+            raise NotImplementedError(
+                f'Layer "{layer.name}": annc fuses L1/L2 regularizers into its executor; the '
+                f"custom {attr} {getattr(layer, attr)!r} cannot be trained yet")
+        return float(spec[0]), float(spec[1])
 
     def _grad_view(self, var: Variable) -> np.ndarray:
         params = self._slab["params"]
