@@ -1,0 +1,9 @@
+/* The optimizer update loops compiled for AVX2+FMA; entered only through annc_opt_apply after
+ * the run-time ISA check. */
+#include <math.h>
+
+#include "annc.h"
+#include "optim_inline.h"
+
+#define ANNC_OPT_APPLY_NAME annc_opt_apply_avx2
+#include "optim_kernels.h"
