@@ -305,7 +305,13 @@ class Sequential(Layer):
         return out
 
     # ------------------------------------------------------------------ data checks
-    def _prepare_x(self, x, what: str = "x") -> np.ndarray:
+    def _prepare_x(self, x, what: str = "x", check_finite: bool = True) -> np.ndarray:
+        """x as a C-contiguous float32 (n, features) array, converted once. Training data is
+        checked for NaN/inf (they would poison the weights); inference passes them through."""
+        if (type(x) is np.ndarray and x.dtype is _F32 and self.built and
+                x.shape[1:] == self.input_shape[1:] and x.flags.c_contiguous and
+                not check_finite):
+            return x if x.ndim == 2 else x.reshape(x.shape[0], -1)
         if x is None:
             raise ValueError(f"`{what}` must be provided")
         if isinstance(x, (list, tuple)) and len(x) == 1:
@@ -326,7 +332,7 @@ class Sequential(Layer):
                 f"{self.input_shape}, found shape={(None,) + arr.shape[1:]}. "
                 f"(`{what}` has shape {arr.shape}; each sample must have shape {expected})")
         flat = np.ascontiguousarray(arr.reshape(arr.shape[0], -1), dtype=np.float32)
-        if arr.dtype.kind == "f" and flat.size and not np.isfinite(flat).all():
+        if check_finite and arr.dtype.kind == "f" and flat.size and not np.isfinite(flat).all():
             bad = np.argwhere(~np.isfinite(flat))[0]
             kind = "NaN" if np.isnan(flat[bad[0], bad[1]]) else "infinite value"
             raise ValueError(f"`{what}` contains a {kind} at sample {bad[0]} (flattened feature "
@@ -507,7 +513,7 @@ class Sequential(Layer):
             for layer in self._layers:
                 x = layer(x, training=True)
             return x
-        x = self._prepare_x(inputs, "inputs")
+        x = self._prepare_x(inputs, "inputs", check_finite=False)
         out = np.empty((x.shape[0], self.output_shape[-1]), dtype=np.float32)
         return self._engine(_PREDICT_ROWS, False).predict(x, out)
 
@@ -521,7 +527,7 @@ class Sequential(Layer):
         if steps is not None:
             raise NotImplementedError("predict: `steps` applies to generators, which annc "
                                       "does not take yet")
-        x = self._prepare_x(x)
+        x = self._prepare_x(x, check_finite=False)
         n = x.shape[0]
         out = np.empty((n, self.output_shape[-1]), dtype=np.float32)
         if verbose == 0 and not callbacks:
@@ -544,7 +550,7 @@ class Sequential(Layer):
         return out
 
     def predict_on_batch(self, x) -> np.ndarray:
-        x = self._prepare_x(x)
+        x = self._prepare_x(x, check_finite=False)
         out = np.empty((x.shape[0], self.output_shape[-1]), dtype=np.float32)
         return self._engine(_PREDICT_ROWS, False).predict(x, out)
 
