@@ -16,6 +16,7 @@
  * split, so every element of C sees the same sequence of FMAs whatever the thread count.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -188,8 +189,12 @@ static plan make_plan(const annc_kernels *K, ptrdiff_t m, ptrdiff_t n, ptrdiff_t
     return best;
 }
 
-/* Below this many FMAs a second thread costs more in wake-up than it saves. */
-#define ANNC_GEMM_MT_MIN_FMA (48.0 * 48.0 * 48.0)
+/* Below this many FMAs per thread a second thread costs more than it saves. Measured on a
+ * 2-core Zen3 (GOMP_SPINCOUNT bounded, see annc/__init__.py): at 256K FMAs (the 10-wide
+ * training products at batch 256) two threads gained ~2 us of ~14 us on a quiet machine but
+ * lost milliseconds whenever another process held a core; from ~1M FMAs (64x256x64: 35 -> 25
+ * us; 32x784x100: 65 -> 45 us) the gain is real. */
+#define ANNC_GEMM_FMA_PER_THREAD (256.0 * 1024.0)
 
 int annc_sgemm_threads_for(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int nthreads) {
 #ifndef _OPENMP
@@ -198,10 +203,9 @@ int annc_sgemm_threads_for(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int nthreads) 
 #else
     if (nthreads <= 1) return 1;
     const double fma = (double)m * (double)n * (double)k;
-    if (fma < ANNC_GEMM_MT_MIN_FMA) return 1;
-    /* at least ~48^3/2 FMAs per thread */
-    int t = (int)ANNC_MIN((double)nthreads, fma / (ANNC_GEMM_MT_MIN_FMA / 2.0));
-    return t < 1 ? 1 : t;
+    if (fma < 2.0 * ANNC_GEMM_FMA_PER_THREAD) return 1;
+    const double t = fma / ANNC_GEMM_FMA_PER_THREAD;
+    return t < (double)nthreads ? (int)t : nthreads;
 #endif
 }
 
@@ -261,7 +265,9 @@ int annc_sgemm(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, fl
 
     const annc_kernels *K = annc_kernels_get();
     const int nt = annc_sgemm_threads_for(m, n, k, nthreads);
-    const plan pl = make_plan(K, m, n, k, nt);
+    plan pl = make_plan(K, m, n, k, nt);
+    if (getenv("ANNC_SWAP")) { pl.swapped = atoi(getenv("ANNC_SWAP")); pl.tm = pl.swapped ? 1 : nt; pl.tn = pl.swapped ? nt : 1; if (getenv("ANNC_TM")) { pl.tm = atoi(getenv("ANNC_TM")); pl.tn = nt / pl.tm; } }
+    if (getenv("ANNC_PLAN")) fprintf(stderr, "plan swapped=%d tm=%d tn=%d\n", pl.swapped, pl.tm, pl.tn);
     const mview A = {a, transa ? 1 : lda, transa ? lda : 1};
     const mview B = {b, transb ? 1 : ldb, transb ? ldb : 1};
     g.k = k;
