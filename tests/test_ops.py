@@ -189,7 +189,8 @@ def test_bias_validation():
 @pytest.mark.parametrize("m,k,n,ta,tb", [(32, 784, 100, False, False), (784, 32, 100, True, False),
                                          (32, 10, 100, False, True), (256, 100, 10, False, False),
                                          (301, 777, 283, True, True), (1000, 300, 9, False, True),
-                                         (9, 300, 1000, True, False), (513, 1100, 257, False, False)])
+                                         (9, 300, 1000, True, False), (513, 1100, 257, False, False),
+                                         (50, 1700, 70, True, False), (120, 900, 700, False, True)])
 def test_threads_bit_identical(m, k, n, ta, tb):
     rng = np.random.default_rng(m + n + k)
     a, b = operands(rng, m, k, n, ta, tb)
