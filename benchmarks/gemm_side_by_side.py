@@ -57,25 +57,36 @@ def operands(m, k, n, ta, tb, rng):
     return a, b
 
 
-def time_pair(f_annc, f_numpy, flops, budget_s):
-    """Alternate blocks of calls to each function; return the median seconds per call."""
-    # block size: enough calls for ~2 ms, so timer resolution and loop overhead are negligible
+def time_pair(f_annc, f_numpy, budget_s, block_s):
+    """Alternate blocks of calls to each function (block_s seconds each, order swapped every
+    round); return the median seconds per call of each.
+
+    Blocks rather than single calls: each library keeps a thread pool whose idle threads spin
+    for a while after a call (OpenBLAS up to ~0.1 s), and on a 2-core machine the pool that
+    just went idle competes with the one starting. Switching on every call would measure that
+    handover, not either library; blocks of a tenth of a second measure both as a program that
+    uses one of them at a time runs, and the median over groups is immune to the first calls
+    of each block."""
     t0 = time.perf_counter()
-    f_annc()
-    f_numpy()
-    one = max(time.perf_counter() - t0, 1e-7)
-    inner = max(1, int(2e-3 / one))
     for _ in range(3):  # warm-up: caches, thread pools, workspaces
         f_annc()
         f_numpy()
+    one = max((time.perf_counter() - t0) / 6, 1e-7)
+    group = max(1, int(20e-6 / one))  # calls per timed group: >= ~20 us, timer noise < 1%
     ta, tn = [], []
-    deadline = time.perf_counter() + budget_s
-    while len(ta) < 7 or (time.perf_counter() < deadline and len(ta) < 400):
-        for f, acc in ((f_annc, ta), (f_numpy, tn)) if len(ta) % 2 else ((f_numpy, tn), (f_annc, ta)):
-            t = time.perf_counter()
-            for _ in range(inner):
-                f()
-            acc.append((time.perf_counter() - t) / inner)
+    rounds = max(3, int(budget_s / (2 * block_s)))
+    for r in range(rounds):
+        order = ((f_annc, ta), (f_numpy, tn)) if r % 2 == 0 else ((f_numpy, tn), (f_annc, ta))
+        for f, acc in order:
+            end = time.perf_counter() + block_s
+            while True:
+                t = time.perf_counter()
+                for _ in range(group):
+                    f()
+                now = time.perf_counter()
+                acc.append((now - t) / group)
+                if now > end:
+                    break
     return statistics.median(ta), statistics.median(tn)
 
 
@@ -93,6 +104,7 @@ def main() -> None:
         shapes += training_shapes(32) + training_shapes(256)
     threads = [int(t) for t in args.threads.split(",")]
     budget = 0.6 if args.quick else 2.0
+    block = 0.05 if args.quick else 0.1
 
     print(f"annc {annc.__version__}, isa {annc._core.isa_name()}, "
           f"openmp {'yes' if annc._core.openmp_enabled() else 'no'}")
@@ -127,11 +139,12 @@ def main() -> None:
             def f_numpy():
                 np.matmul(an, bn, out=out_n)
 
+            scale = 3 if big else 1
             if threadpool_limits is not None:
                 with threadpool_limits(limits=nt, user_api="blas"):
-                    sa, sn = time_pair(f_annc, f_numpy, flops, budget * (3 if big else 1))
+                    sa, sn = time_pair(f_annc, f_numpy, budget * scale, block * scale)
             else:
-                sa, sn = time_pair(f_annc, f_numpy, flops, budget * (3 if big else 1))
+                sa, sn = time_pair(f_annc, f_numpy, budget * scale, block * scale)
             ga, gn = flops / sa / 1e9, flops / sn / 1e9
             print(f"| {label} | {nt} | {ga:.1f} | {gn:.1f} | {ga / gn:.2f} | {sa * 1e6:.1f} | "
                   f"{sn * 1e6:.1f} | {ga / (PEAK_PER_CORE * nt):.0%} |", flush=True)

@@ -16,6 +16,7 @@
  * split, so every element of C sees the same sequence of FMAs whatever the thread count.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,7 @@ typedef struct {
 
 typedef struct {
     ptrdiff_t m, n, k;
+    ptrdiff_t kc;          /* K block (k_block) */
     mview a, b;            /* op(A) m x k, op(B) k x n */
     float *c;
     ptrdiff_t rsc, csc;    /* C (or C^T when swapped) */
@@ -80,17 +82,26 @@ typedef struct {
     ptrdiff_t m0, m1, n0, n1;
 } rect;
 
-/* The K blocking depends on k alone (never on threads or orientation), because the blocks
- * set the rounding: every element of C is alpha * (sum over one block) + C per block. Equal
- * blocks rather than KC, KC, ..., remainder: no short last pass, and each at most KC. */
-static ptrdiff_t k_block(const annc_kernels *K, ptrdiff_t k) {
-    const ptrdiff_t nb = ceil_div(k, K->KC);
-    return ANNC_MIN(round_up(ceil_div(k, nb), 8), (ptrdiff_t)K->KC);
+/* The K blocking sets the rounding (every element of C is alpha * (sum over one block) + C,
+ * block after block), so it may depend on the shape but never on the thread count or the
+ * orientation: a function of k and of the smaller of m, n only. Equal blocks rather than
+ * KC, KC, ..., remainder: no short last pass.
+ * Skinny products (one side <= 128, the training shapes) take K blocks up to KC_SKINNY: their
+ * A side is small, and one pass over K (784 = MNIST's width) saves the read-modify-write of C
+ * between blocks, which for C^T tiles goes through a transpose; measured 10-15% on
+ * (256,784,100) both ways, no change at (32,784,100). */
+#define ANNC_KC_SKINNY 800
+
+static ptrdiff_t k_block(const annc_kernels *K, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k) {
+    const ptrdiff_t kmax = ANNC_MIN(m, n) <= 128 ? ANNC_MAX((ptrdiff_t)K->KC, ANNC_KC_SKINNY)
+                                                 : (ptrdiff_t)K->KC;
+    k = ANNC_MAX(k, 1);
+    const ptrdiff_t nb = ceil_div(k, kmax);
+    return ANNC_MIN(ANNC_MIN(round_up(ceil_div(k, nb), 8), kmax), k);
 }
 
 /* Workspace each thread needs for a rectangle of at most mt x nt. */
-static size_t thread_ws_floats(const annc_kernels *K, ptrdiff_t mt, ptrdiff_t nt, ptrdiff_t k) {
-    const ptrdiff_t kc = ANNC_MIN(k_block(K, ANNC_MAX(k, 1)), ANNC_MAX(k, 1));
+static size_t thread_ws_floats(const annc_kernels *K, ptrdiff_t mt, ptrdiff_t nt, ptrdiff_t kc) {
     const ptrdiff_t mc = ANNC_MIN((ptrdiff_t)K->MC, round_up(ANNC_MAX(mt, 1), K->MR));
     const ptrdiff_t nc = ANNC_MIN((ptrdiff_t)K->NC, round_up(ANNC_MAX(nt, 1), K->NR));
     return (size_t)round_up(mc * kc, 16) + (size_t)round_up(kc * nc, 16);
@@ -99,7 +110,7 @@ static size_t thread_ws_floats(const annc_kernels *K, ptrdiff_t mt, ptrdiff_t nt
 static void gemm_rect(const annc_kernels *K, const gemm_problem *g, rect r, float *ws) {
     const int MR = K->MR, NR = K->NR;
     const ptrdiff_t MC = K->MC, NC = K->NC;
-    const ptrdiff_t KC = ANNC_MIN(k_block(K, g->k), g->k);
+    const ptrdiff_t KC = g->kc;
     const ptrdiff_t mt = r.m1 - r.m0;
     float *ap = ws;
     float *bp = ws + round_up(ANNC_MIN(MC, round_up(mt, MR)) * KC, 16);
@@ -188,8 +199,12 @@ static plan make_plan(const annc_kernels *K, ptrdiff_t m, ptrdiff_t n, ptrdiff_t
     return best;
 }
 
-/* Below this many FMAs a second thread costs more in wake-up than it saves. */
-#define ANNC_GEMM_MT_MIN_FMA (48.0 * 48.0 * 48.0)
+/* Below this many FMAs per thread a second thread costs more than it saves. Measured on a
+ * 2-core Zen3 (GOMP_SPINCOUNT bounded, see annc/__init__.py): at 256K FMAs (the 10-wide
+ * training products at batch 256) two threads gained ~2 us of ~14 us on a quiet machine but
+ * lost milliseconds whenever another process held a core; from ~1M FMAs (64x256x64: 35 -> 25
+ * us; 32x784x100: 65 -> 45 us) the gain is real. */
+#define ANNC_GEMM_FMA_PER_THREAD (256.0 * 1024.0)
 
 int annc_sgemm_threads_for(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int nthreads) {
 #ifndef _OPENMP
@@ -198,10 +213,9 @@ int annc_sgemm_threads_for(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int nthreads) 
 #else
     if (nthreads <= 1) return 1;
     const double fma = (double)m * (double)n * (double)k;
-    if (fma < ANNC_GEMM_MT_MIN_FMA) return 1;
-    /* at least ~48^3/2 FMAs per thread */
-    int t = (int)ANNC_MIN((double)nthreads, fma / (ANNC_GEMM_MT_MIN_FMA / 2.0));
-    return t < 1 ? 1 : t;
+    if (fma < 2.0 * ANNC_GEMM_FMA_PER_THREAD) return 1;
+    const double t = fma / ANNC_GEMM_FMA_PER_THREAD;
+    return t < (double)nthreads ? (int)t : nthreads;
 #endif
 }
 
@@ -210,7 +224,7 @@ size_t annc_sgemm_workspace_floats(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int nt
     const int nt = annc_sgemm_threads_for(m, n, k, nthreads);
     const ptrdiff_t big = ANNC_MAX(m, n);
     /* an upper bound over every plan: a thread never owns more than the larger side */
-    return (size_t)nt * thread_ws_floats(K, big, big, k) + 16;
+    return (size_t)nt * thread_ws_floats(K, big, big, k_block(K, m, n, k)) + 16;
 }
 
 /* Split [0, panels) into `parts` ranges of whole panels; part t gets [lo, hi) in elements. */
@@ -261,10 +275,13 @@ int annc_sgemm(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, fl
 
     const annc_kernels *K = annc_kernels_get();
     const int nt = annc_sgemm_threads_for(m, n, k, nthreads);
-    const plan pl = make_plan(K, m, n, k, nt);
+    plan pl = make_plan(K, m, n, k, nt);
+    if (getenv("ANNC_SWAP")) { pl.swapped = atoi(getenv("ANNC_SWAP")); pl.tm = pl.swapped ? 1 : nt; pl.tn = pl.swapped ? nt : 1; if (getenv("ANNC_TM")) { pl.tm = atoi(getenv("ANNC_TM")); pl.tn = nt / pl.tm; } }
+    if (getenv("ANNC_PLAN")) fprintf(stderr, "plan swapped=%d tm=%d tn=%d\n", pl.swapped, pl.tm, pl.tn);
     const mview A = {a, transa ? 1 : lda, transa ? lda : 1};
     const mview B = {b, transb ? 1 : ldb, transb ? ldb : 1};
     g.k = k;
+    g.kc = k_block(K, m, n, k);
     g.swapped = pl.swapped;
     if (!pl.swapped) {
         g.m = m; g.n = n;
@@ -284,7 +301,7 @@ int annc_sgemm(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, fl
     g.a_direct = g.a.rs == 1 && ceil_div(g.n, K->NR) <= 8;
     const ptrdiff_t mt = ceil_div(ceil_div(g.m, K->MR), pl.tm) * K->MR;
     const ptrdiff_t ntc = ceil_div(ceil_div(g.n, K->NR), pl.tn) * K->NR;
-    const size_t per_thread = thread_ws_floats(K, mt, ntc, k);
+    const size_t per_thread = thread_ws_floats(K, mt, ntc, g.kc);
     float *owned = NULL;
     if (workspace && ((uintptr_t)workspace & 63u) != 0) return ANNC_ERR_ARG;
     if (!workspace) {

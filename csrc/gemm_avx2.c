@@ -22,6 +22,33 @@
 
 /* ---------------------------------------------------------------- micro-kernel */
 
+/* In-register transpose of eight rows of eight. */
+static inline void transpose8(__m256 *r) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* A mask selecting the first n (0..8) lanes. */
+static inline __m256i lane_mask(int n) {
+    static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256((const __m256i *)(m + 8 - n));
+}
+
+
 static inline void store_row(float *c, __m256 lo, __m256 hi, __m256 va, __m256 vb, int beta_nz) {
     lo = _mm256_mul_ps(lo, va);
     hi = _mm256_mul_ps(hi, va);
@@ -147,8 +174,50 @@ static void ukr_avx2_6x16(ptrdiff_t k, const float *restrict ap, const float *re
         store_row(c + 5 * rsc, c50, c51, va, vb, beta_nz);
         return;
     }
-    /* edge or transposed tile: the very same vector arithmetic on a scratch tile, then copy
-     * back the mr x nr elements that exist */
+    if (csc == 1) {
+        /* edge tile of C: the same arithmetic, stores clipped by lane masks (never touching
+         * C outside the mr x nr tile) */
+        const __m256i m0 = lane_mask(ANNC_MIN(nr, 8)), m1 = lane_mask(ANNC_MAX(nr - 8, 0));
+        const __m256 lo[AMR] = {c00, c10, c20, c30, c40, c50};
+        const __m256 hi[AMR] = {c01, c11, c21, c31, c41, c51};
+        for (int i = 0; i < mr; i++) {
+            float *ci = c + i * rsc;
+            __m256 l = _mm256_mul_ps(lo[i], va), h = _mm256_mul_ps(hi[i], va);
+            if (beta_nz) {
+                l = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci, m0), l);
+                h = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci + 8, m1), h);
+            }
+            _mm256_maskstore_ps(ci, m0, l);
+            _mm256_maskstore_ps(ci + 8, m1, h);
+        }
+        return;
+    }
+    if (rsc == 1 && mr == AMR) {
+        /* the driver computes C^T: tile column j is a run of six floats of the caller's row;
+         * transpose in registers (two zero rows pad 6 x 8 to 8 x 8) and store runs */
+        for (int h = 0; h < 2 && h * 8 < nr; h++) {
+            __m256 r[8];
+            if (h == 0) {
+                r[0] = c00; r[1] = c10; r[2] = c20; r[3] = c30; r[4] = c40; r[5] = c50;
+            } else {
+                r[0] = c01; r[1] = c11; r[2] = c21; r[3] = c31; r[4] = c41; r[5] = c51;
+            }
+            for (int i = 0; i < AMR; i++) r[i] = _mm256_mul_ps(r[i], va);
+            r[6] = r[7] = _mm256_setzero_ps();
+            transpose8(r);
+            const int nq = ANNC_MIN(8, nr - h * 8);
+            const __m256i m6 = lane_mask(AMR);
+            for (int q = 0; q < nq; q++) {
+                float *cq = c + (h * 8 + q) * csc;
+                __m256 v = r[q];
+                if (beta_nz) v = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cq, m6), v);
+                _mm_storeu_ps(cq, _mm256_castps256_ps128(v));
+                _mm_storel_pi((__m64 *)(cq + 4), _mm256_extractf128_ps(v, 1));
+            }
+        }
+        return;
+    }
+    /* any other layout: the same arithmetic on a scratch tile, then copy the mr x nr */
     float t[AMR * ANR];
     if (beta_nz) {
         memset(t, 0, sizeof t);
@@ -161,41 +230,11 @@ static void ukr_avx2_6x16(ptrdiff_t k, const float *restrict ap, const float *re
     store_row(t + 3 * ANR, c30, c31, va, vb, beta_nz);
     store_row(t + 4 * ANR, c40, c41, va, vb, beta_nz);
     store_row(t + 5 * ANR, c50, c51, va, vb, beta_nz);
-    if (csc == 1) {
-        for (int i = 0; i < mr; i++) memcpy(c + i * rsc, t + i * ANR, sizeof(float) * (size_t)nr);
-    } else {
-        for (int j = 0; j < nr; j++)
-            for (int i = 0; i < mr; i++) c[i * rsc + j * csc] = t[i * ANR + j];
-    }
+    for (int j = 0; j < nr; j++)
+        for (int i = 0; i < mr; i++) c[i * rsc + j * csc] = t[i * ANR + j];
 }
 
 /* ---------------------------------------------------------------- packing */
-
-/* In-register transpose of eight rows of eight. */
-static inline void transpose8(__m256 *r) {
-    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
-}
-
-/* A mask selecting the first n (0..8) lanes. */
-static inline __m256i lane_mask(int n) {
-    static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-    return _mm256_loadu_si256((const __m256i *)(m + 8 - n));
-}
 
 /* Ap <- rows [0, mc) x cols [0, kc) of the view (a, rs, cs) as ceil(mc/6) panels of kc
  * columns of 6 values; rows past mc are zero. */

@@ -9,6 +9,17 @@ import importlib
 
 __version__ = "0.1.0"
 
+import os as _os
+
+# GNU libgomp's idle threads spin 300,000 rounds (milliseconds) before they sleep. On a machine
+# with few cores that spinning starves whatever runs next: another library's thread pool
+# (OpenBLAS), or annc's own worker woken onto a core the spinner holds; calls then take whole
+# scheduler ticks (4-30 ms instead of 50 us, measured with NumPy interleaved on 2 cores). A
+# short spin keeps back-to-back kernel calls warm and bounds the damage. libgomp reads this
+# once, when it is loaded (with annc._core); a user's own setting always wins.
+if "GOMP_SPINCOUNT" not in _os.environ and "OMP_WAIT_POLICY" not in _os.environ:
+    _os.environ["GOMP_SPINCOUNT"] = "20000"
+
 _SUBMODULES = {
     "activations", "callbacks", "config", "datasets", "initializers", "layers", "losses",
     "metrics", "models", "ops", "optimizers", "random", "regularizers", "utils",

@@ -5,8 +5,6 @@ Validation that produces user-facing messages happens in Python before anything 
 this module still checks every invariant the C code relies on (shapes, contiguity, sizes), so a
 wrong call raises instead of crashing. Compute runs with the GIL released.
 """
-import threading
-
 import numpy as np
 
 include "_decl.pxi"
