@@ -178,6 +178,7 @@ typedef struct annc_layer {
     float *W, *b;             /* Dense: kernel (in x out, row-major), bias (out) or NULL */
     float *dW, *db;           /* their gradients (same layout) */
     float kernel_l1, kernel_l2, bias_l1, bias_l2; /* regularisation rates (0 = none) */
+    float activity_l1, activity_l2; /* on the layer's output (Keras: summed over the batch) */
     int trainable;
     float rate;               /* Dropout */
     /* buffers of rows x out, owned by the caller: */
@@ -231,10 +232,11 @@ int annc_train_step(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff_
                     int nmetrics, double *sums);
 
 /* Loss and metrics on rows [0, n) of x (contiguous) and targets, in chunks of net->rows;
- * sums as for annc_train_step. */
+ * sums as for annc_train_step, with the batch-level terms (activity regularisation) as Keras
+ * computes them over batches of `batch` rows. */
 int annc_evaluate(annc_net *net, const float *x, ptrdiff_t ldx, const void *targets,
-                  ptrdiff_t target_cols, ptrdiff_t n, const int *metrics, int nmetrics,
-                  double *sums);
+                  ptrdiff_t target_cols, ptrdiff_t n, ptrdiff_t batch, const int *metrics,
+                  int nmetrics, double *sums);
 
 /* Inference on n rows of x into out (n x out_features), in chunks of net->rows rows. */
 int annc_predict(annc_net *net, float *out, const float *x, ptrdiff_t ldx, ptrdiff_t n);

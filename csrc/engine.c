@@ -162,6 +162,33 @@ static void add_metrics(const annc_net *net, const float *pred, int logits, cons
     }
 }
 
+/* Activity regularisation of layer L's output rows [0, rows): adds to sums[0] the term Keras
+ * reports, batch size x the penalty summed over the batch, for rows that start at global row
+ * r0 of data cut into batches of `batch` rows. */
+static void add_activity_penalty(const annc_layer *L, ptrdiff_t rows, ptrdiff_t r0,
+                                 ptrdiff_t batch, ptrdiff_t n, double *sum) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const float *y = L->y + r * L->out;
+        double s1 = 0.0, s2 = 0.0;
+        for (ptrdiff_t j = 0; j < L->out; j++) {
+            s1 += fabsf(y[j]);
+            s2 += (double)y[j] * y[j];
+        }
+        const ptrdiff_t first = (r0 + r) / batch * batch;
+        const ptrdiff_t bsize = ANNC_MIN(batch, n - first);
+        *sum += (double)bsize * (L->activity_l1 * s1 + L->activity_l2 * s2);
+    }
+}
+
+static void activity_penalties(const annc_net *net, ptrdiff_t rows, ptrdiff_t r0, ptrdiff_t batch,
+                               ptrdiff_t n, double *sum) {
+    for (int l = 0; l < net->nlayers; l++) {
+        const annc_layer *L = &net->layers[l];
+        if (L->activity_l1 != 0.0f || L->activity_l2 != 0.0f)
+            add_activity_penalty(L, rows, r0, batch, n, sum);
+    }
+}
+
 /* Sum of the regularisation penalties (Keras adds it to the reported loss). */
 static double regularisation_penalty(const annc_net *net) {
     double total = 0.0;
@@ -236,6 +263,8 @@ static void backward(annc_net *net, const float *x, ptrdiff_t ldx, ptrdiff_t row
         const int need_dx = l > first;
         switch (L->kind) {
         case ANNC_LAYER_DENSE:
+            if (L->activity_l1 != 0.0f || L->activity_l2 != 0.0f)
+                add_reg_grad(g, L->y, rows * L->out, L->activity_l1, L->activity_l2);
             if (!(last && net->fused)) {
                 if (L->act == ANNC_ACT_SOFTMAX)
                     annc_softmax_backward(g, g, L->y, rows, L->out);
@@ -365,6 +394,7 @@ int annc_train_step(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff_
     st = loss_rows(net, &sums[0], pred, net->tbuf, batch, net->gbuf0, 1.0f / (float)batch);
     if (st != ANNC_OK) return st;
     sums[0] += (double)batch * penalty;
+    activity_penalties(net, batch, 0, batch, batch, &sums[0]);
     add_metrics(net, pred, net->fused, net->tbuf, target_cols, batch, metrics, nmetrics, sums,
                 net->gbuf1);
     backward(net, net->xbuf, nin, batch);
@@ -373,10 +403,11 @@ int annc_train_step(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff_
 }
 
 int annc_evaluate(annc_net *net, const float *x, ptrdiff_t ldx, const void *targets,
-                  ptrdiff_t target_cols, ptrdiff_t n, const int *metrics, int nmetrics,
-                  double *sums) {
+                  ptrdiff_t target_cols, ptrdiff_t n, ptrdiff_t batch, const int *metrics,
+                  int nmetrics, double *sums) {
     int st = check_net(net, ANNC_MIN(n, net->rows));
     if (st != ANNC_OK) return st;
+    if (batch < 1) return ANNC_ERR_ARG;
     const double penalty = regularisation_penalty(net);
     for (ptrdiff_t r0 = 0; r0 < n; r0 += net->rows) {
         const ptrdiff_t rows = ANNC_MIN(net->rows, n - r0);
@@ -387,6 +418,7 @@ int annc_evaluate(annc_net *net, const float *x, ptrdiff_t ldx, const void *targ
         st = loss_rows(net, &sums[0], pred, t, rows, NULL, 1.0f);
         if (st != ANNC_OK) return st;
         sums[0] += (double)rows * penalty;
+        activity_penalties(net, rows, r0, batch, n, &sums[0]);
         add_metrics(net, pred, net->fused, t, target_cols, rows, metrics, nmetrics, sums,
                     net->gbuf1);
     }

@@ -21,6 +21,7 @@ cdef extern from "annc.h" nogil:
         float *dW
         float *db
         float kernel_l1, kernel_l2, bias_l1, bias_l2
+        float activity_l1, activity_l2
         int trainable
         float rate
         float *z
@@ -57,8 +58,8 @@ cdef extern from "annc.h" nogil:
                         Py_ssize_t batch, uint64_t key, uint64_t counter, const int *metrics,
                         int nmetrics, double *sums)
     int annc_evaluate(annc_net *net, const float *x, Py_ssize_t ldx, const void *targets,
-                      Py_ssize_t target_cols, Py_ssize_t n, const int *metrics, int nmetrics,
-                      double *sums)
+                      Py_ssize_t target_cols, Py_ssize_t n, Py_ssize_t batch, const int *metrics,
+                      int nmetrics, double *sums)
     int annc_predict(annc_net *net, float *out, const float *x, Py_ssize_t ldx, Py_ssize_t n)
 
 
@@ -131,6 +132,7 @@ cdef class Engine:
             L.rate = d.get("rate", 0.0)
             L.kernel_l1, L.kernel_l2 = d.get("kernel_reg", (0.0, 0.0))
             L.bias_l1, L.bias_l2 = d.get("bias_reg", (0.0, 0.0))
+            L.activity_l1, L.activity_l2 = d.get("activity_reg", (0.0, 0.0))
             for name in ("W", "b", "dW", "db", "z", "y", "mask"):
                 arr = d.get(name)
                 if arr is not None:
@@ -262,7 +264,7 @@ cdef class Engine:
             raise RuntimeError(f"annc_train_step failed with status {st}")
         return seen
 
-    def evaluate(self, x, targets, double[::1] sums):
+    def evaluate(self, x, targets, Py_ssize_t batch_size, double[::1] sums):
         cdef const float[:, ::1] xv = x
         cdef const void *t = _vptr(targets)
         cdef Py_ssize_t tc = 0 if targets.ndim == 1 else targets.shape[1]
@@ -272,9 +274,11 @@ cdef class Engine:
             raise ValueError("Engine.evaluate: shape mismatch")
         if n == 0:
             return
+        if batch_size < 1 or sums.shape[0] < 1 + self.nmetrics:
+            raise ValueError("Engine.evaluate: bad batch size or sums")
         with nogil:
-            st = annc_evaluate(&self.net, &xv[0, 0], xv.shape[1], t, tc, n, self.metrics,
-                               self.nmetrics, &sums[0])
+            st = annc_evaluate(&self.net, &xv[0, 0], xv.shape[1], t, tc, n, batch_size,
+                               self.metrics, self.nmetrics, &sums[0])
         if st != 0:
             raise RuntimeError(f"annc_evaluate failed with status {st}")
 

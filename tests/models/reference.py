@@ -58,12 +58,13 @@ def per_sample_loss(name: str, pred, y, from_logits=False, delta=1.0):
 
 
 def network_loss(layers, params, x, y, loss, from_logits=False):
-    """layers: list of (kind, activation, reg) with kind 'dense' or 'act'; params: list of
-    (W, b) per dense layer (float64). Mean loss + regularisation, as Keras reports it."""
+    """layers: list of (kind, activation, reg[, activity_reg]) with kind 'dense' or 'act';
+    params: list of (W, b) per dense layer (float64). Mean loss + regularisation, as Keras
+    reports it."""
     h = x
     pi = 0
     penalty = 0.0
-    for kind, act, reg in layers:
+    for kind, act, reg, *rest in layers:
         if kind == "dense":
             W, b = params[pi]
             pi += 1
@@ -71,6 +72,8 @@ def network_loss(layers, params, x, y, loss, from_logits=False):
             if reg is not None:
                 penalty += reg[0] * np.abs(W).sum() + reg[1] * (W ** 2).sum()
         h = ACTS[act](h)
+        if rest and rest[0] is not None:  # activity regulariser: summed over the batch
+            penalty += rest[0][0] * np.abs(h).sum() + rest[0][1] * (h ** 2).sum()
     return per_sample_loss(loss, h, y, from_logits).mean() + penalty
 
 

@@ -148,6 +148,38 @@ def test_executor_gradient_matches_finite_differences(hidden, out_act, loss, fro
         np.testing.assert_allclose(g, r, rtol=2e-3, atol=2e-6)
 
 
+@pytest.mark.parametrize("out_act", ["softmax", "linear"])
+def test_activity_regularizer_gradient_and_reported_loss(out_act):
+    rng = np.random.default_rng(11)
+    n, d, h, units = 8, 5, 4, 3
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    y = rng.integers(0, units, n)
+    act_reg = (0.01, 0.03)
+    loss = "sparse_categorical_crossentropy"
+    model = keras.Sequential([
+        keras.layers.Dense(h, activation="tanh", input_shape=(d,),
+                           activity_regularizer=keras.regularizers.L1L2(*act_reg)),
+        keras.layers.Dense(units, activation=out_act,
+                           activity_regularizer=keras.regularizers.L2(0.02))])
+    loss_obj = keras.losses.SparseCategoricalCrossentropy(from_logits=out_act == "linear")
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0), loss=loss_obj)
+    w0 = model.get_weights()
+    params = [(w0[0].astype(np.float64), w0[1].astype(np.float64)),
+              (w0[2].astype(np.float64), w0[3].astype(np.float64))]
+    layers = [("dense", "tanh", None, act_reg), ("dense", out_act, None, (0.0, 0.02))]
+    xx = x.astype(np.float64)
+    ref_loss = network_loss(layers, params, xx, y, loss, out_act == "linear")
+    # evaluate over one batch of n reports the same loss as the training step will
+    np.testing.assert_allclose(model.evaluate(x, y, batch_size=n, verbose=0), ref_loss,
+                               rtol=2e-5)
+    reported = model.train_on_batch(x, y)
+    np.testing.assert_allclose(reported, ref_loss, rtol=2e-5)
+    got = [a - b for a, b in zip(w0, model.get_weights())]
+    ref = numeric_grads(layers, params, xx, y, loss, out_act == "linear")
+    for g, r in zip(got, [ref[0][0], ref[0][1], ref[1][0], ref[1][1]]):
+        np.testing.assert_allclose(g, r, rtol=2e-3, atol=2e-6)
+
+
 def test_activation_and_dropout_layers_in_executor():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((8, 4)).astype(np.float32)

@@ -89,8 +89,6 @@ class Dense(Layer):
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"Received an invalid value for `units`, expected a positive "
                              f"integer. Received: units={units!r}")
-        if activity_regularizer is not None:
-            raise NotImplementedError("Dense: activity_regularizer is not supported by annc yet")
         if kernel_constraint is not None or bias_constraint is not None:
             raise NotImplementedError("Dense: weight constraints are not supported by annc yet")
         if lora_rank:
@@ -103,7 +101,7 @@ class Dense(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.activity_regularizer = None
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         self.kernel = None
         self.bias = None
 
@@ -156,7 +154,8 @@ class Dense(Layer):
             if self.kernel_regularizer else None,
             "bias_regularizer": regularizers.serialize(self.bias_regularizer)
             if self.bias_regularizer else None,
-            "activity_regularizer": None,
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer)
+            if self.activity_regularizer else None,
             "kernel_constraint": None,
             "bias_constraint": None,
         })

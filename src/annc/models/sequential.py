@@ -251,6 +251,9 @@ class Sequential(Layer):
         loss_id, from_logits, param = int(spec[0]), int(bool(spec[1])), float(spec[2])
         last_act = self._last_activation()
         fused = 0
+        last = self._layers[-1] if self._layers else None
+        if getattr(last, "activity_regularizer", None) is not None:
+            last_act = -1  # the penalty needs the activation's output: no fusion
         if last_act == _ACT_SOFTMAX and loss_id in (_LOSS_SPARSE_CCE, _LOSS_CCE):
             if from_logits:
                 warnings.warn(
@@ -432,6 +435,7 @@ class Sequential(Layer):
                 d["db"] = self._grad_view(layer.bias) if layer.use_bias else None
                 d["kernel_reg"] = self._reg_spec(layer, "kernel_regularizer")
                 d["bias_reg"] = self._reg_spec(layer, "bias_regularizer")
+                d["activity_reg"] = self._reg_spec(layer, "activity_regularizer")
                 if training and act != _ACT_SOFTMAX and _core.act_needs_input(act):
                     d["z"] = np.empty(rows * out, dtype=np.float32)
             elif isinstance(layer, Activation):
@@ -555,10 +559,11 @@ class Sequential(Layer):
         return self._engine(_PREDICT_ROWS, False).predict(x, out)
 
     # ------------------------------------------------------------------ evaluation
-    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray,
+                         batch_size: int = 32) -> dict[str, float]:
         names = [name for name, _ in self._resolved_metrics()]
         sums = np.zeros(1 + len(names), dtype=np.float64)
-        self._engine(_PREDICT_ROWS, False).evaluate(x, y, sums)
+        self._engine(_PREDICT_ROWS, False).evaluate(x, y, batch_size, sums)
         n = max(x.shape[0], 1)
         logs = {"loss": sums[0] / n}
         for i, name in enumerate(names):
@@ -585,7 +590,7 @@ class Sequential(Layer):
                                             verbose=verbose, epochs=1, steps=nsteps)
         cbs.on_test_begin()
         cbs.on_test_batch_begin(0)
-        logs = self._sorted_logs(self._evaluate_arrays(x, y))
+        logs = self._sorted_logs(self._evaluate_arrays(x, y, batch_size))
         cbs.on_test_batch_end(nsteps - 1, logs)
         cbs.on_test_end(logs)
         return self._format_result(logs, return_dict)
@@ -689,7 +694,7 @@ class Sequential(Layer):
                         break
                 epoch_logs = dict(logs)
                 if val is not None and (epoch + 1) % validation_freq == 0:
-                    vlogs = self._evaluate_arrays(*val)
+                    vlogs = self._evaluate_arrays(*val, validation_batch_size or batch_size)
                     epoch_logs.update({f"val_{k}": v for k, v in vlogs.items()})
                 cbs.on_epoch_end(epoch, self._sorted_logs(epoch_logs))
                 if self.stop_training:
@@ -765,7 +770,8 @@ class Sequential(Layer):
             raise NotImplementedError("test_on_batch: sample_weight is not supported")
         x = self._prepare_x(x)
         y = self._prepare_y(y, x.shape[0])
-        return self._format_result(self._sorted_logs(self._evaluate_arrays(x, y)), return_dict)
+        return self._format_result(
+            self._sorted_logs(self._evaluate_arrays(x, y, max(1, x.shape[0]))), return_dict)
 
     def reset_metrics(self) -> None:
         self._batch_sums = None
