@@ -16,7 +16,6 @@
  * split, so every element of C sees the same sequence of FMAs whatever the thread count.
  */
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -275,9 +274,7 @@ int annc_sgemm(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, fl
 
     const annc_kernels *K = annc_kernels_get();
     const int nt = annc_sgemm_threads_for(m, n, k, nthreads);
-    plan pl = make_plan(K, m, n, k, nt);
-    if (getenv("ANNC_SWAP")) { pl.swapped = atoi(getenv("ANNC_SWAP")); pl.tm = pl.swapped ? 1 : nt; pl.tn = pl.swapped ? nt : 1; if (getenv("ANNC_TM")) { pl.tm = atoi(getenv("ANNC_TM")); pl.tn = nt / pl.tm; } }
-    if (getenv("ANNC_PLAN")) fprintf(stderr, "plan swapped=%d tm=%d tn=%d\n", pl.swapped, pl.tm, pl.tn);
+    const plan pl = make_plan(K, m, n, k, nt);
     const mview A = {a, transa ? 1 : lda, transa ? lda : 1};
     const mview B = {b, transb ? 1 : ldb, transb ? ldb : 1};
     g.k = k;

@@ -49,9 +49,8 @@ static inline __m256i lane_mask(int n) {
 }
 
 
-static inline void store_row(float *c, __m256 lo, __m256 hi, __m256 va, __m256 vb, int beta_nz) {
-    lo = _mm256_mul_ps(lo, va);
-    hi = _mm256_mul_ps(hi, va);
+/* lo, hi already scaled by alpha */
+static inline void store_row(float *c, __m256 lo, __m256 hi, __m256 vb, int beta_nz) {
     if (beta_nz) {
         lo = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), lo);
         hi = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8), hi);
@@ -88,6 +87,35 @@ static inline void store_row(float *c, __m256 lo, __m256 hi, __m256 va, __m256 v
     "add %%r11, %%r8\n\t"
 #endif
 
+/* Eight columns of a C^T tile, r[0..5] holding its six rows, written as eight runs of six
+ * floats at c + q * csc: 4 x 4 transposes within each 128-bit lane for rows 0-3 and pairs
+ * for rows 4-5 (a third of the shuffles and stores of a padded 8 x 8 transpose). */
+static inline void store_ct8(float *c, ptrdiff_t csc, const __m256 *r) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 q0 = _mm256_shuffle_ps(t0, t2, 0x44), q1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 q2 = _mm256_shuffle_ps(t1, t3, 0x44), q3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u0 = _mm256_unpacklo_ps(r[4], r[5]), u1 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m128 u0l = _mm256_castps256_ps128(u0), u0h = _mm256_extractf128_ps(u0, 1);
+    const __m128 u1l = _mm256_castps256_ps128(u1), u1h = _mm256_extractf128_ps(u1, 1);
+    _mm_storeu_ps(c + 0 * csc, _mm256_castps256_ps128(q0));
+    _mm_storel_pi((__m64 *)(c + 0 * csc + 4), u0l);
+    _mm_storeu_ps(c + 1 * csc, _mm256_castps256_ps128(q1));
+    _mm_storeh_pi((__m64 *)(c + 1 * csc + 4), u0l);
+    _mm_storeu_ps(c + 2 * csc, _mm256_castps256_ps128(q2));
+    _mm_storel_pi((__m64 *)(c + 2 * csc + 4), u1l);
+    _mm_storeu_ps(c + 3 * csc, _mm256_castps256_ps128(q3));
+    _mm_storeh_pi((__m64 *)(c + 3 * csc + 4), u1l);
+    _mm_storeu_ps(c + 4 * csc, _mm256_extractf128_ps(q0, 1));
+    _mm_storel_pi((__m64 *)(c + 4 * csc + 4), u0h);
+    _mm_storeu_ps(c + 5 * csc, _mm256_extractf128_ps(q1, 1));
+    _mm_storeh_pi((__m64 *)(c + 5 * csc + 4), u0h);
+    _mm_storeu_ps(c + 6 * csc, _mm256_extractf128_ps(q2, 1));
+    _mm_storel_pi((__m64 *)(c + 6 * csc + 4), u1h);
+    _mm_storeu_ps(c + 7 * csc, _mm256_extractf128_ps(q3, 1));
+    _mm_storeh_pi((__m64 *)(c + 7 * csc + 4), u1h);
+}
+
 /* C[0:mr, 0:nr] (element (i, j) at c[i * rsc + j * csc]) = alpha * Ap.Bp + beta * C, where
  * column p of Ap is ap[p * lda_p .. p * lda_p + 5] (lda_p = 6 for a packed panel).
  * ab = {alpha, beta}: passed in memory so that no scalar stays live across the K loop. */
@@ -101,8 +129,9 @@ static void ukr_avx2_6x16(ptrdiff_t k, const float *restrict ap, const float *re
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
     __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
 
-    if (csc == 1) {
-        /* the tile's rows are written at the end; start their lines on the way now */
+    if (csc == 1 && k >= 64) {
+        /* the tile's rows are written at the end; start their lines on the way now (a short
+         * K loop would not hide the latency, and small products have C in cache anyway) */
         for (int i = 0; i < mr; i++) {
             _mm_prefetch((const char *)(c + i * rsc), _MM_HINT_T0);
             _mm_prefetch((const char *)(c + i * rsc + 15), _MM_HINT_T0);
@@ -165,13 +194,22 @@ static void ukr_avx2_6x16(ptrdiff_t k, const float *restrict ap, const float *re
     const float alpha = ab[0], beta = ab[1];
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
     const int beta_nz = beta != 0.0f;
+    if (alpha != 1.0f) {
+        /* alpha * acc; skipped for alpha == 1, where it is exact anyway */
+        c00 = _mm256_mul_ps(c00, va); c01 = _mm256_mul_ps(c01, va);
+        c10 = _mm256_mul_ps(c10, va); c11 = _mm256_mul_ps(c11, va);
+        c20 = _mm256_mul_ps(c20, va); c21 = _mm256_mul_ps(c21, va);
+        c30 = _mm256_mul_ps(c30, va); c31 = _mm256_mul_ps(c31, va);
+        c40 = _mm256_mul_ps(c40, va); c41 = _mm256_mul_ps(c41, va);
+        c50 = _mm256_mul_ps(c50, va); c51 = _mm256_mul_ps(c51, va);
+    }
     if (mr == AMR && nr == ANR && csc == 1) {
-        store_row(c + 0 * rsc, c00, c01, va, vb, beta_nz);
-        store_row(c + 1 * rsc, c10, c11, va, vb, beta_nz);
-        store_row(c + 2 * rsc, c20, c21, va, vb, beta_nz);
-        store_row(c + 3 * rsc, c30, c31, va, vb, beta_nz);
-        store_row(c + 4 * rsc, c40, c41, va, vb, beta_nz);
-        store_row(c + 5 * rsc, c50, c51, va, vb, beta_nz);
+        store_row(c + 0 * rsc, c00, c01, vb, beta_nz);
+        store_row(c + 1 * rsc, c10, c11, vb, beta_nz);
+        store_row(c + 2 * rsc, c20, c21, vb, beta_nz);
+        store_row(c + 3 * rsc, c30, c31, vb, beta_nz);
+        store_row(c + 4 * rsc, c40, c41, vb, beta_nz);
+        store_row(c + 5 * rsc, c50, c51, vb, beta_nz);
         return;
     }
     if (csc == 1) {
@@ -182,7 +220,7 @@ static void ukr_avx2_6x16(ptrdiff_t k, const float *restrict ap, const float *re
         const __m256 hi[AMR] = {c01, c11, c21, c31, c41, c51};
         for (int i = 0; i < mr; i++) {
             float *ci = c + i * rsc;
-            __m256 l = _mm256_mul_ps(lo[i], va), h = _mm256_mul_ps(hi[i], va);
+            __m256 l = lo[i], h = hi[i];
             if (beta_nz) {
                 l = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci, m0), l);
                 h = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci + 8, m1), h);
@@ -202,7 +240,10 @@ static void ukr_avx2_6x16(ptrdiff_t k, const float *restrict ap, const float *re
             } else {
                 r[0] = c01; r[1] = c11; r[2] = c21; r[3] = c31; r[4] = c41; r[5] = c51;
             }
-            for (int i = 0; i < AMR; i++) r[i] = _mm256_mul_ps(r[i], va);
+            if (!beta_nz && nr - h * 8 >= 8) {
+                store_ct8(c + h * 8 * csc, csc, r);
+                continue;
+            }
             r[6] = r[7] = _mm256_setzero_ps();
             transpose8(r);
             const int nq = ANNC_MIN(8, nr - h * 8);
@@ -224,12 +265,12 @@ static void ukr_avx2_6x16(ptrdiff_t k, const float *restrict ap, const float *re
         for (int i = 0; i < mr; i++)
             for (int j = 0; j < nr; j++) t[i * ANR + j] = c[i * rsc + j * csc];
     }
-    store_row(t + 0 * ANR, c00, c01, va, vb, beta_nz);
-    store_row(t + 1 * ANR, c10, c11, va, vb, beta_nz);
-    store_row(t + 2 * ANR, c20, c21, va, vb, beta_nz);
-    store_row(t + 3 * ANR, c30, c31, va, vb, beta_nz);
-    store_row(t + 4 * ANR, c40, c41, va, vb, beta_nz);
-    store_row(t + 5 * ANR, c50, c51, va, vb, beta_nz);
+    store_row(t + 0 * ANR, c00, c01, vb, beta_nz);
+    store_row(t + 1 * ANR, c10, c11, vb, beta_nz);
+    store_row(t + 2 * ANR, c20, c21, vb, beta_nz);
+    store_row(t + 3 * ANR, c30, c31, vb, beta_nz);
+    store_row(t + 4 * ANR, c40, c41, vb, beta_nz);
+    store_row(t + 5 * ANR, c50, c51, vb, beta_nz);
     for (int j = 0; j < nr; j++)
         for (int i = 0; i < mr; i++) c[i * rsc + j * csc] = t[i * ANR + j];
 }
