@@ -116,6 +116,78 @@ static inline void store_ct8(float *c, ptrdiff_t csc, const __m256 *r) {
     _mm_storeh_pi((__m64 *)(c + 7 * csc + 4), u1h);
 }
 
+/* Every tile store but the two common full ones: C edges (masked), C^T with beta or partial
+ * (transposed in registers), anything else through a scratch tile. Out of line so that the
+ * kernel itself keeps a small frame. acc[0..5] are the rows' low halves, acc[6..11] the high
+ * halves, already scaled by alpha; the arithmetic is the kernel's. */
+static __attribute__((noinline)) void store_tile_other(float *c, ptrdiff_t rsc, ptrdiff_t csc,
+                                                      const __m256 *acc, __m256 vb, int beta_nz,
+                                                      int mr, int nr) {
+    const __m256 c00 = acc[0], c10 = acc[1], c20 = acc[2], c30 = acc[3], c40 = acc[4], c50 = acc[5];
+    const __m256 c01 = acc[6], c11 = acc[7], c21 = acc[8], c31 = acc[9], c41 = acc[10], c51 = acc[11];
+    if (csc == 1) {
+        /* edge tile of C: the same arithmetic, stores clipped by lane masks (never touching
+         * C outside the mr x nr tile) */
+        const __m256i m0 = lane_mask(ANNC_MIN(nr, 8)), m1 = lane_mask(ANNC_MAX(nr - 8, 0));
+        const __m256 lo[AMR] = {c00, c10, c20, c30, c40, c50};
+        const __m256 hi[AMR] = {c01, c11, c21, c31, c41, c51};
+        for (int i = 0; i < mr; i++) {
+            float *ci = c + i * rsc;
+            __m256 l = lo[i], h = hi[i];
+            if (beta_nz) {
+                l = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci, m0), l);
+                h = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci + 8, m1), h);
+            }
+            _mm256_maskstore_ps(ci, m0, l);
+            _mm256_maskstore_ps(ci + 8, m1, h);
+        }
+        return;
+    }
+    if (rsc == 1 && mr == AMR) {
+        /* the driver computes C^T: tile column j is a run of six floats of the caller's row;
+         * transpose in registers (two zero rows pad 6 x 8 to 8 x 8) and store runs */
+        for (int h = 0; h < 2 && h * 8 < nr; h++) {
+            __m256 r[8];
+            if (h == 0) {
+                r[0] = c00; r[1] = c10; r[2] = c20; r[3] = c30; r[4] = c40; r[5] = c50;
+            } else {
+                r[0] = c01; r[1] = c11; r[2] = c21; r[3] = c31; r[4] = c41; r[5] = c51;
+            }
+            if (!beta_nz && nr - h * 8 >= 8) {
+                store_ct8(c + h * 8 * csc, csc, r);
+                continue;
+            }
+            r[6] = r[7] = _mm256_setzero_ps();
+            transpose8(r);
+            const int nq = ANNC_MIN(8, nr - h * 8);
+            const __m256i m6 = lane_mask(AMR);
+            for (int q = 0; q < nq; q++) {
+                float *cq = c + (h * 8 + q) * csc;
+                __m256 v = r[q];
+                if (beta_nz) v = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cq, m6), v);
+                _mm_storeu_ps(cq, _mm256_castps256_ps128(v));
+                _mm_storel_pi((__m64 *)(cq + 4), _mm256_extractf128_ps(v, 1));
+            }
+        }
+        return;
+    }
+    /* any other layout: the same arithmetic on a scratch tile, then copy the mr x nr */
+    float t[AMR * ANR];
+    if (beta_nz) {
+        memset(t, 0, sizeof t);
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nr; j++) t[i * ANR + j] = c[i * rsc + j * csc];
+    }
+    store_row(t + 0 * ANR, c00, c01, vb, beta_nz);
+    store_row(t + 1 * ANR, c10, c11, vb, beta_nz);
+    store_row(t + 2 * ANR, c20, c21, vb, beta_nz);
+    store_row(t + 3 * ANR, c30, c31, vb, beta_nz);
+    store_row(t + 4 * ANR, c40, c41, vb, beta_nz);
+    store_row(t + 5 * ANR, c50, c51, vb, beta_nz);
+    for (int j = 0; j < nr; j++)
+        for (int i = 0; i < mr; i++) c[i * rsc + j * csc] = t[i * ANR + j];
+}
+
 /* C[0:mr, 0:nr] (element (i, j) at c[i * rsc + j * csc]) = alpha * Ap.Bp + beta * C, where
  * column p of Ap is ap[p * lda_p .. p * lda_p + 5] (lda_p = 6 for a packed panel).
  * ab = {alpha, beta}: passed in memory so that no scalar stays live across the K loop. */
@@ -212,67 +284,17 @@ static void ukr_avx2_6x16(ptrdiff_t k, const float *restrict ap, const float *re
         store_row(c + 5 * rsc, c50, c51, vb, beta_nz);
         return;
     }
-    if (csc == 1) {
-        /* edge tile of C: the same arithmetic, stores clipped by lane masks (never touching
-         * C outside the mr x nr tile) */
-        const __m256i m0 = lane_mask(ANNC_MIN(nr, 8)), m1 = lane_mask(ANNC_MAX(nr - 8, 0));
+    if (rsc == 1 && mr == AMR && nr == ANR && !beta_nz) {
+        /* the driver computes C^T (every tile of the swapped training shapes): tile column j
+         * is a run of six floats of the caller's row j */
         const __m256 lo[AMR] = {c00, c10, c20, c30, c40, c50};
         const __m256 hi[AMR] = {c01, c11, c21, c31, c41, c51};
-        for (int i = 0; i < mr; i++) {
-            float *ci = c + i * rsc;
-            __m256 l = lo[i], h = hi[i];
-            if (beta_nz) {
-                l = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci, m0), l);
-                h = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci + 8, m1), h);
-            }
-            _mm256_maskstore_ps(ci, m0, l);
-            _mm256_maskstore_ps(ci + 8, m1, h);
-        }
+        store_ct8(c, csc, lo);
+        store_ct8(c + 8 * csc, csc, hi);
         return;
     }
-    if (rsc == 1 && mr == AMR) {
-        /* the driver computes C^T: tile column j is a run of six floats of the caller's row;
-         * transpose in registers (two zero rows pad 6 x 8 to 8 x 8) and store runs */
-        for (int h = 0; h < 2 && h * 8 < nr; h++) {
-            __m256 r[8];
-            if (h == 0) {
-                r[0] = c00; r[1] = c10; r[2] = c20; r[3] = c30; r[4] = c40; r[5] = c50;
-            } else {
-                r[0] = c01; r[1] = c11; r[2] = c21; r[3] = c31; r[4] = c41; r[5] = c51;
-            }
-            if (!beta_nz && nr - h * 8 >= 8) {
-                store_ct8(c + h * 8 * csc, csc, r);
-                continue;
-            }
-            r[6] = r[7] = _mm256_setzero_ps();
-            transpose8(r);
-            const int nq = ANNC_MIN(8, nr - h * 8);
-            const __m256i m6 = lane_mask(AMR);
-            for (int q = 0; q < nq; q++) {
-                float *cq = c + (h * 8 + q) * csc;
-                __m256 v = r[q];
-                if (beta_nz) v = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cq, m6), v);
-                _mm_storeu_ps(cq, _mm256_castps256_ps128(v));
-                _mm_storel_pi((__m64 *)(cq + 4), _mm256_extractf128_ps(v, 1));
-            }
-        }
-        return;
-    }
-    /* any other layout: the same arithmetic on a scratch tile, then copy the mr x nr */
-    float t[AMR * ANR];
-    if (beta_nz) {
-        memset(t, 0, sizeof t);
-        for (int i = 0; i < mr; i++)
-            for (int j = 0; j < nr; j++) t[i * ANR + j] = c[i * rsc + j * csc];
-    }
-    store_row(t + 0 * ANR, c00, c01, vb, beta_nz);
-    store_row(t + 1 * ANR, c10, c11, vb, beta_nz);
-    store_row(t + 2 * ANR, c20, c21, vb, beta_nz);
-    store_row(t + 3 * ANR, c30, c31, vb, beta_nz);
-    store_row(t + 4 * ANR, c40, c41, vb, beta_nz);
-    store_row(t + 5 * ANR, c50, c51, vb, beta_nz);
-    for (int j = 0; j < nr; j++)
-        for (int i = 0; i < mr; i++) c[i * rsc + j * csc] = t[i * ANR + j];
+    const __m256 acc[2 * AMR] = {c00, c10, c20, c30, c40, c50, c01, c11, c21, c31, c41, c51};
+    store_tile_other(c, rsc, csc, acc, vb, beta_nz, mr, nr);
 }
 
 /* ---------------------------------------------------------------- packing */
