@@ -312,7 +312,7 @@ static void pack_a_avx2(float *restrict ap, const float *a, ptrdiff_t rs, ptrdif
                 for (ptrdiff_t p = 0; p < kc; p++) {
                     const float *s = src + p * cs;
                     _mm_storeu_ps(ap + p * AMR, _mm_loadu_ps(s));
-                    _mm_storel_pi((__m64 *)(ap + p * AMR + 4), _mm_castpd_ps(_mm_load_sd((const double *)(s + 4))));
+                    _mm_storel_pi((__m64 *)(ap + p * AMR + 4), _mm_loadl_pi(_mm_setzero_ps(), (const __m64 *)(s + 4)));
                 }
             } else {
                 const __m256i mk = lane_mask(mr);
