@@ -137,20 +137,19 @@ static void gemm_rect(const annc_kernels *K, const gemm_problem *g, rect r, floa
                     const int nr = (int)ANNC_MIN((ptrdiff_t)NR, nc - jr);
                     const float *bpanel = bp + jr * kc;
                     const ptrdiff_t j = jc + jr;
-                    for (ptrdiff_t ir = 0; ir < mc; ir += MR) {
-                        const int mr = (int)ANNC_MIN((ptrdiff_t)MR, mc - ir);
-                        const ptrdiff_t i = ic + ir;
-                        float *ct = g->c + i * rsc + j * csc;
-                        if (ir < mfull)
-                            ukr(kc, A.p + i + pc * A.cs, bpanel, A.cs, ct, rsc, csc, ab, mr, nr);
+                    float *ct = g->c + ic * rsc + j * csc;
+                    if (mfull > 0)
+                        ukr(kc, A.p + ic + pc * A.cs, MR, A.cs, bpanel, ct, MR * rsc, rsc, csc, ab,
+                            mfull, nr);
+                    if (mfull < mc)
+                        ukr(kc, ap + mfull * kc, MR * kc, MR, bpanel, ct + mfull * rsc, MR * rsc,
+                            rsc, csc, ab, mc - mfull, nr);
+                    /* bias and activation while this column of tiles is still in L1 */
+                    if (last && epi) {
+                        if (g->swapped)
+                            epilogue(g, j, nr, ic, mc);
                         else
-                            ukr(kc, ap + ir * kc, bpanel, MR, ct, rsc, csc, ab, mr, nr);
-                        if (last && epi) {
-                            if (g->swapped)
-                                epilogue(g, j, nr, i, mr);
-                            else
-                                epilogue(g, i, mr, j, nr);
-                        }
+                            epilogue(g, ic, mc, j, nr);
                     }
                 }
             }

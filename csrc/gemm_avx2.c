@@ -188,12 +188,12 @@ static __attribute__((noinline)) void store_tile_other(float *c, ptrdiff_t rsc, 
         for (int i = 0; i < mr; i++) c[i * rsc + j * csc] = t[i * ANR + j];
 }
 
-/* C[0:mr, 0:nr] (element (i, j) at c[i * rsc + j * csc]) = alpha * Ap.Bp + beta * C, where
- * column p of Ap is ap[p * lda_p .. p * lda_p + 5] (lda_p = 6 for a packed panel).
+/* One tile: C[0:mr, 0:nr] (element (i, j) at c[i * rsc + j * csc]) = alpha * Ap.Bp + beta * C,
+ * where column p of Ap is ap[p * lda_p .. p * lda_p + 5] (lda_p = 6 for a packed panel).
  * ab = {alpha, beta}: passed in memory so that no scalar stays live across the K loop. */
-static void ukr_avx2_6x16(ptrdiff_t k, const float *restrict ap, const float *restrict bp,
-                          ptrdiff_t lda_p, float *restrict c, ptrdiff_t rsc, ptrdiff_t csc,
-                          const float *ab, int mr, int nr) {
+static inline __attribute__((always_inline)) void
+tile_6x16(ptrdiff_t k, const float *restrict ap, const float *restrict bp, ptrdiff_t lda_p,
+          float *restrict c, ptrdiff_t rsc, ptrdiff_t csc, const float *ab, int mr, int nr) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -295,6 +295,16 @@ static void ukr_avx2_6x16(ptrdiff_t k, const float *restrict ap, const float *re
     }
     const __m256 acc[2 * AMR] = {c00, c10, c20, c30, c40, c50, c01, c11, c21, c31, c41, c51};
     store_tile_other(c, rsc, csc, acc, vb, beta_nz, mr, nr);
+}
+
+/* A column of tiles: rows [0, mc) of C in panels of six, all against one B panel. The loop
+ * lives here rather than in the driver so that a short K (the 10-wide training products) does
+ * not pay a call and a frame per tile. */
+static void ukr_avx2_6x16(ptrdiff_t k, const float *ap, ptrdiff_t ap_next, ptrdiff_t lda_p,
+                          const float *bp, float *c, ptrdiff_t c_next, ptrdiff_t rsc,
+                          ptrdiff_t csc, const float *ab, ptrdiff_t mc, int nr) {
+    for (ptrdiff_t i = 0; i < mc; i += AMR, ap += ap_next, c += c_next)
+        tile_6x16(k, ap, bp, lda_p, c, rsc, csc, ab, (int)ANNC_MIN((ptrdiff_t)AMR, mc - i), nr);
 }
 
 /* ---------------------------------------------------------------- packing */
