@@ -4,16 +4,22 @@
  *     for pc in K by KC:          pack B[pc:pc+KC, jc:jc+NC] into NR-wide panels
  *       for ic in M by MC:        pack A[ic:ic+MC, pc:pc+KC] into MR-tall panels (L2)
  *         for jr in NC by NR:     one B panel stays in L1 ...
- *           for ir in MC by MR:   ... while the micro-kernel streams A panels past it
+ *           kernel: for ir in MC by MR   ... while the micro-kernel streams A panels past it
  *
  * Operands are addressed by (row stride, column stride), so transposition is a stride swap and
  * never a copy. The driver may also compute C^T = op(B)^T op(A)^T when that fits the register
- * tile better (the training shapes have one side of 32 rows): same arithmetic per element of C,
- * so the result does not depend on the choice.
+ * tile better (the training shapes have one side of 32 or 100 rows): same arithmetic per
+ * element of C, so the result does not depend on the choice. An A operand whose panel columns
+ * are already contiguous (stored transposed) is read in place when few B panels reuse it, which
+ * is most of the training shapes in one orientation or the other.
+ *
+ * The packing routines and the micro-kernel come from the dispatch table (gemm_avx2.c,
+ * gemm_generic.c); the ir loop lives in the kernel so that a short K costs no call per tile.
  *
  * Threads: the output C is cut into a grid of rectangles, one per thread; every thread runs
  * the whole serial algorithm on its rectangle with its own packing buffers. The K loop is never
- * split, so every element of C sees the same sequence of FMAs whatever the thread count.
+ * split and its blocking depends on the shape alone, so every element of C sees the same
+ * sequence of FMAs whatever the thread count. One thread never enters an OpenMP region.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -165,7 +171,9 @@ typedef struct {
     double cost;
 } plan;
 
-/* Cycle estimate for one thread's share: padded FMAs at 16 per cycle plus packing traffic. */
+/* Cycle estimate for one thread's share: padded FMAs at 16 per cycle, packing traffic and a
+ * fixed cost per tile. Rough (in-place A and C^T stores are not modelled), but it picks the
+ * orientation that measured fastest for every training shape and for the square ones. */
 static double plan_cost(const annc_kernels *K, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int tm,
                         int tn) {
     const ptrdiff_t pm = ceil_div(m, K->MR), pn = ceil_div(n, K->NR);
