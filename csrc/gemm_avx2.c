@@ -85,6 +85,26 @@ static inline void store_row(float *c, __m256 lo, __m256 hi, __m256 vb, int beta
     "vfmadd231ps %%ymm13, %%ymm15, %[c50]\n\t"                \
     "vfmadd231ps %%ymm14, %%ymm15, %[c51]\n\t"                \
     "add %%r11, %%r8\n\t"
+/* the same step for the five-row tile */
+#define ANNC_ASTEP5(bo0, bo1)                                 \
+    "vmovaps " #bo0 "(%%r9), %%ymm13\n\t"                     \
+    "vmovaps " #bo1 "(%%r9), %%ymm14\n\t"                     \
+    "vbroadcastss 0(%%r8), %%ymm15\n\t"                       \
+    "vfmadd231ps %%ymm13, %%ymm15, %[c00]\n\t"                \
+    "vfmadd231ps %%ymm14, %%ymm15, %[c01]\n\t"                \
+    "vbroadcastss 4(%%r8), %%ymm15\n\t"                       \
+    "vfmadd231ps %%ymm13, %%ymm15, %[c10]\n\t"                \
+    "vfmadd231ps %%ymm14, %%ymm15, %[c11]\n\t"                \
+    "vbroadcastss 8(%%r8), %%ymm15\n\t"                       \
+    "vfmadd231ps %%ymm13, %%ymm15, %[c20]\n\t"                \
+    "vfmadd231ps %%ymm14, %%ymm15, %[c21]\n\t"                \
+    "vbroadcastss 12(%%r8), %%ymm15\n\t"                      \
+    "vfmadd231ps %%ymm13, %%ymm15, %[c30]\n\t"                \
+    "vfmadd231ps %%ymm14, %%ymm15, %[c31]\n\t"                \
+    "vbroadcastss 16(%%r8), %%ymm15\n\t"                      \
+    "vfmadd231ps %%ymm13, %%ymm15, %[c40]\n\t"                \
+    "vfmadd231ps %%ymm14, %%ymm15, %[c41]\n\t"                \
+    "add %%r11, %%r8\n\t"
 #endif
 
 /* Eight columns of a C^T tile, r[0..5] holding its six rows, written as eight runs of six
@@ -297,6 +317,118 @@ tile_6x16(ptrdiff_t k, const float *restrict ap, const float *restrict bp, ptrdi
     store_tile_other(c, rsc, csc, acc, vb, beta_nz, mr, nr);
 }
 
+/* Eight columns of a five-row C^T tile (r[0..4] its rows) as eight runs of five floats. */
+static inline void store_ct8_5(float *c, ptrdiff_t csc, const __m256 *r) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 q[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
+                         _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE)};
+    float r4[8];
+    _mm256_storeu_ps(r4, r[4]);
+    for (int j = 0; j < 4; j++) {
+        _mm_storeu_ps(c + j * csc, _mm256_castps256_ps128(q[j]));
+        _mm_storeu_ps(c + (j + 4) * csc, _mm256_extractf128_ps(q[j], 1));
+    }
+    for (int j = 0; j < 8; j++) c[j * csc + 4] = r4[j];
+}
+
+/* The five-row tile: for a side of 10 (the 10-class output layer) six-row panels would pad to
+ * 12 and waste a sixth of the FMAs; 10 accumulators, otherwise the six-row kernel exactly,
+ * with the same per-element arithmetic. */
+static inline __attribute__((always_inline)) void
+tile_5x16(ptrdiff_t k, const float *restrict ap, const float *restrict bp, ptrdiff_t lda_p,
+          float *restrict c, ptrdiff_t rsc, ptrdiff_t csc, const float *ab, int mr, int nr) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+#ifdef ANNC_ASM_KERNEL
+    {
+        struct { const float *a, *b; ptrdiff_t k, as; } args = {ap, bp, k, lda_p * 4};
+        __asm__(
+            "mov 0(%[args]), %%r8\n\t"
+            "mov 8(%[args]), %%r9\n\t"
+            "mov 16(%[args]), %%r10\n\t"
+            "mov 24(%[args]), %%r11\n\t"
+            "cmp $4, %%r10\n\t"
+            "jl 2f\n\t"
+            ".p2align 5\n"
+            "1:\n\t"
+            ANNC_ASTEP5(0, 32)
+            ANNC_ASTEP5(64, 96)
+            ANNC_ASTEP5(128, 160)
+            ANNC_ASTEP5(192, 224)
+            "prefetcht0 512(%%r9)\n\t"
+            "add $256, %%r9\n\t"
+            "sub $4, %%r10\n\t"
+            "cmp $4, %%r10\n\t"
+            "jge 1b\n"
+            "2:\n\t"
+            "test %%r10, %%r10\n\t"
+            "jz 4f\n"
+            "3:\n\t"
+            ANNC_ASTEP5(0, 32)
+            "add $64, %%r9\n\t"
+            "dec %%r10\n\t"
+            "jnz 3b\n"
+            "4:\n\t"
+            : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11),
+              [c20] "+x"(c20), [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31),
+              [c40] "+x"(c40), [c41] "+x"(c41)
+            : [args] "r"(&args), "m"(args)
+            : "cc", "memory", "r8", "r9", "r10", "r11", "xmm13", "xmm14", "xmm15");
+    }
+#else
+    for (ptrdiff_t p = 0; p < k; p++) {
+        const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+        __m256 a;
+        a = _mm256_broadcast_ss(ap + 0); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
+        a = _mm256_broadcast_ss(ap + 1); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
+        a = _mm256_broadcast_ss(ap + 2); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
+        a = _mm256_broadcast_ss(ap + 3); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
+        a = _mm256_broadcast_ss(ap + 4); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
+        ap += lda_p;
+        bp += ANR;
+    }
+#endif
+    const float alpha = ab[0], beta = ab[1];
+    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    const int beta_nz = beta != 0.0f;
+    if (alpha != 1.0f) {
+        c00 = _mm256_mul_ps(c00, va); c01 = _mm256_mul_ps(c01, va);
+        c10 = _mm256_mul_ps(c10, va); c11 = _mm256_mul_ps(c11, va);
+        c20 = _mm256_mul_ps(c20, va); c21 = _mm256_mul_ps(c21, va);
+        c30 = _mm256_mul_ps(c30, va); c31 = _mm256_mul_ps(c31, va);
+        c40 = _mm256_mul_ps(c40, va); c41 = _mm256_mul_ps(c41, va);
+    }
+    if (mr == 5 && nr == ANR && csc == 1) {
+        store_row(c + 0 * rsc, c00, c01, vb, beta_nz);
+        store_row(c + 1 * rsc, c10, c11, vb, beta_nz);
+        store_row(c + 2 * rsc, c20, c21, vb, beta_nz);
+        store_row(c + 3 * rsc, c30, c31, vb, beta_nz);
+        store_row(c + 4 * rsc, c40, c41, vb, beta_nz);
+        return;
+    }
+    if (rsc == 1 && mr == 5 && nr == ANR && !beta_nz) {
+        const __m256 lo[5] = {c00, c10, c20, c30, c40};
+        const __m256 hi[5] = {c01, c11, c21, c31, c41};
+        store_ct8_5(c, csc, lo);
+        store_ct8_5(c + 8 * csc, csc, hi);
+        return;
+    }
+    const __m256 z = _mm256_setzero_ps();
+    const __m256 acc[2 * AMR] = {c00, c10, c20, c30, c40, z, c01, c11, c21, c31, c41, z};
+    store_tile_other(c, rsc, csc, acc, vb, beta_nz, mr, nr);
+}
+
+static void ukr_avx2_5x16(ptrdiff_t k, const float *ap, ptrdiff_t ap_next, ptrdiff_t lda_p,
+                          const float *bp, float *c, ptrdiff_t c_next, ptrdiff_t rsc,
+                          ptrdiff_t csc, const float *ab, ptrdiff_t mc, int nr) {
+    for (ptrdiff_t i = 0; i < mc; i += 5, ap += ap_next, c += c_next)
+        tile_5x16(k, ap, bp, lda_p, c, rsc, csc, ab, (int)ANNC_MIN((ptrdiff_t)5, mc - i), nr);
+}
+
 /* A column of tiles: rows [0, mc) of C in panels of six, all against one B panel. The loop
  * lives here rather than in the driver so that a short K (the 10-wide training products) does
  * not pay a call and a frame per tile. */
@@ -362,6 +494,29 @@ static void pack_a_avx2(float *restrict ap, const float *a, ptrdiff_t rs, ptrdif
     }
 }
 
+/* Ap for the five-row kernel. Its operands are the 10-wide ones, stored transposed (rs == 1)
+ * in the training shapes; anything else takes the plain loop. */
+static void pack_a5_avx2(float *restrict ap, const float *a, ptrdiff_t rs, ptrdiff_t cs,
+                         ptrdiff_t mc, ptrdiff_t kc) {
+    for (ptrdiff_t ir = 0; ir < mc; ir += 5) {
+        const int mr = (int)ANNC_MIN((ptrdiff_t)5, mc - ir);
+        const float *src = a + ir * rs;
+        if (rs == 1 && mr == 5) {
+            for (ptrdiff_t p = 0; p < kc; p++) {
+                const float *s = src + p * cs;
+                _mm_storeu_ps(ap + p * 5, _mm_loadu_ps(s));
+                ap[p * 5 + 4] = s[4];
+            }
+        } else {
+            for (ptrdiff_t p = 0; p < kc; p++) {
+                for (int i = 0; i < mr; i++) ap[p * 5 + i] = src[i * rs + p * cs];
+                for (int i = mr; i < 5; i++) ap[p * 5 + i] = 0.0f;
+            }
+        }
+        ap += 5 * kc;
+    }
+}
+
 /* Bp <- rows [0, kc) x cols [0, nc) of the view (b, rs, cs) as ceil(nc/16) panels of kc rows
  * of 16 values; columns past nc are zero. */
 static void pack_b_avx2(float *restrict bp, const float *b, ptrdiff_t rs, ptrdiff_t cs,
@@ -422,6 +577,9 @@ void annc_kernels_avx2(annc_kernels *t) {
     t->pack_b = pack_b_avx2;
     t->MR = AMR;
     t->NR = ANR;
+    t->gemm_ukr_alt = ukr_avx2_5x16;
+    t->pack_a_alt = pack_a5_avx2;
+    t->MR_alt = 5;
     t->KC = 256;
     t->MC = 168;
     t->NC = 4080;

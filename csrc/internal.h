@@ -33,6 +33,11 @@ typedef struct annc_kernels {
     annc_gemm_ukernel gemm_ukr;
     annc_pack_fn pack_a, pack_b;
     int MR, NR;      /* register tile */
+    /* an optional second kernel with fewer rows (same NR, pack_b and block sizes, and the
+     * same per-element arithmetic), for a side that MR would pad badly; MR_alt = 0: none */
+    annc_gemm_ukernel gemm_ukr_alt;
+    annc_pack_fn pack_a_alt;
+    int MR_alt;
     int KC, MC, NC;  /* L1 (k panel), L2 (A block rows), L3 (B block cols) */
 } annc_kernels;
 
