@@ -62,11 +62,11 @@ def time_pair(f_annc, f_numpy, budget_s, block_s):
     round); return the median seconds per call of each.
 
     Blocks rather than single calls: each library keeps a thread pool whose idle threads spin
-    for a while after a call (OpenBLAS up to ~0.1 s), and on a 2-core machine the pool that
-    just went idle competes with the one starting. Switching on every call would measure that
-    handover, not either library; blocks of a tenth of a second measure both as a program that
-    uses one of them at a time runs, and the median over groups is immune to the first calls
-    of each block."""
+    for a while after a call (OpenBLAS's for ~0.1 s, yielding), and on a 2-core machine the
+    pool that just went idle competes with the one starting. Switching on every call would
+    measure that handover, not either library; blocks of several tenths of a second measure
+    both as a program that uses one of them at a time runs, and the median over groups is
+    immune to the first ~0.1 s of each block."""
     t0 = time.perf_counter()
     for _ in range(3):  # warm-up: caches, thread pools, workspaces
         f_annc()
@@ -103,8 +103,8 @@ def main() -> None:
     if args.shapes in ("train", "all"):
         shapes += training_shapes(32) + training_shapes(256)
     threads = [int(t) for t in args.threads.split(",")]
-    budget = 0.6 if args.quick else 2.0
-    block = 0.05 if args.quick else 0.1
+    budget = 0.6 if args.quick else 2.4
+    block = 0.1 if args.quick else 0.4
 
     print(f"annc {annc.__version__}, isa {annc._core.isa_name()}, "
           f"openmp {'yes' if annc._core.openmp_enabled() else 'no'}")

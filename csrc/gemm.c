@@ -4,19 +4,24 @@
  *     for pc in K by KC:          pack B[pc:pc+KC, jc:jc+NC] into NR-wide panels
  *       for ic in M by MC:        pack A[ic:ic+MC, pc:pc+KC] into MR-tall panels (L2)
  *         for jr in NC by NR:     one B panel stays in L1 ...
- *           for ir in MC by MR:   ... while the micro-kernel streams A panels past it
+ *           kernel: for ir in MC by MR   ... while the micro-kernel streams A panels past it
  *
  * Operands are addressed by (row stride, column stride), so transposition is a stride swap and
  * never a copy. The driver may also compute C^T = op(B)^T op(A)^T when that fits the register
- * tile better (the training shapes have one side of 32 rows): same arithmetic per element of C,
- * so the result does not depend on the choice.
+ * tile better (the training shapes have one side of 32 or 100 rows): same arithmetic per
+ * element of C, so the result does not depend on the choice. An A operand whose panel columns
+ * are already contiguous (stored transposed) is read in place when few B panels reuse it, which
+ * is most of the training shapes in one orientation or the other.
+ *
+ * The packing routines and the micro-kernel come from the dispatch table (gemm_avx2.c,
+ * gemm_generic.c); the ir loop lives in the kernel so that a short K costs no call per tile.
  *
  * Threads: the output C is cut into a grid of rectangles, one per thread; every thread runs
  * the whole serial algorithm on its rectangle with its own packing buffers. The K loop is never
- * split, so every element of C sees the same sequence of FMAs whatever the thread count.
+ * split and its blocking depends on the shape alone, so every element of C sees the same
+ * sequence of FMAs whatever the thread count. One thread never enters an OpenMP region.
  */
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +50,9 @@ typedef struct {
     ptrdiff_t ldc_user;
     int swapped;
     int a_direct;          /* the kernel reads op(A)'s full panels in place (a.rs == 1) */
+    annc_gemm_ukernel ukr; /* the kernel the plan chose, with its A packing and rows */
+    annc_pack_fn pack_a;
+    int MR;
     const float *bias;
     int act;
     float act_param;
@@ -101,21 +109,22 @@ static ptrdiff_t k_block(const annc_kernels *K, ptrdiff_t m, ptrdiff_t n, ptrdif
 }
 
 /* Workspace each thread needs for a rectangle of at most mt x nt. */
-static size_t thread_ws_floats(const annc_kernels *K, ptrdiff_t mt, ptrdiff_t nt, ptrdiff_t kc) {
-    const ptrdiff_t mc = ANNC_MIN((ptrdiff_t)K->MC, round_up(ANNC_MAX(mt, 1), K->MR));
+static size_t thread_ws_floats(const annc_kernels *K, int MR, ptrdiff_t mt, ptrdiff_t nt,
+                               ptrdiff_t kc) {
+    const ptrdiff_t mc = ANNC_MIN((ptrdiff_t)K->MC, round_up(ANNC_MAX(mt, 1), MR));
     const ptrdiff_t nc = ANNC_MIN((ptrdiff_t)K->NC, round_up(ANNC_MAX(nt, 1), K->NR));
     return (size_t)round_up(mc * kc, 16) + (size_t)round_up(kc * nc, 16);
 }
 
 static void gemm_rect(const annc_kernels *K, const gemm_problem *g, rect r, float *ws) {
-    const int MR = K->MR, NR = K->NR;
+    const int MR = g->MR, NR = K->NR;
     const ptrdiff_t MC = K->MC, NC = K->NC;
     const ptrdiff_t KC = g->kc;
     const ptrdiff_t mt = r.m1 - r.m0;
     float *ap = ws;
     float *bp = ws + round_up(ANNC_MIN(MC, round_up(mt, MR)) * KC, 16);
     const int epi = has_epilogue(g);
-    const annc_gemm_ukernel ukr = K->gemm_ukr;
+    const annc_gemm_ukernel ukr = g->ukr;
     const mview A = g->a, B = g->b;
     const ptrdiff_t rsc = g->rsc, csc = g->csc;
 
@@ -132,26 +141,25 @@ static void gemm_rect(const annc_kernels *K, const gemm_problem *g, rect r, floa
                  * kernel could not read past the matrix's edge */
                 const ptrdiff_t mfull = g->a_direct ? mc / MR * MR : 0;
                 if (mfull < mc)
-                    K->pack_a(ap + mfull * kc, A.p + (ic + mfull) * A.rs + pc * A.cs, A.rs, A.cs,
+                    g->pack_a(ap + mfull * kc, A.p + (ic + mfull) * A.rs + pc * A.cs, A.rs, A.cs,
                               mc - mfull, kc);
                 for (ptrdiff_t jr = 0; jr < nc; jr += NR) {
                     const int nr = (int)ANNC_MIN((ptrdiff_t)NR, nc - jr);
                     const float *bpanel = bp + jr * kc;
                     const ptrdiff_t j = jc + jr;
-                    for (ptrdiff_t ir = 0; ir < mc; ir += MR) {
-                        const int mr = (int)ANNC_MIN((ptrdiff_t)MR, mc - ir);
-                        const ptrdiff_t i = ic + ir;
-                        float *ct = g->c + i * rsc + j * csc;
-                        if (ir < mfull)
-                            ukr(kc, A.p + i + pc * A.cs, bpanel, A.cs, ct, rsc, csc, ab, mr, nr);
+                    float *ct = g->c + ic * rsc + j * csc;
+                    if (mfull > 0)
+                        ukr(kc, A.p + ic + pc * A.cs, MR, A.cs, bpanel, ct, MR * rsc, rsc, csc, ab,
+                            mfull, nr);
+                    if (mfull < mc)
+                        ukr(kc, ap + mfull * kc, MR * kc, MR, bpanel, ct + mfull * rsc, MR * rsc,
+                            rsc, csc, ab, mc - mfull, nr);
+                    /* bias and activation while this column of tiles is still in L1 */
+                    if (last && epi) {
+                        if (g->swapped)
+                            epilogue(g, j, nr, ic, mc);
                         else
-                            ukr(kc, ap + ir * kc, bpanel, MR, ct, rsc, csc, ab, mr, nr);
-                        if (last && epi) {
-                            if (g->swapped)
-                                epilogue(g, j, nr, i, mr);
-                            else
-                                epilogue(g, i, mr, j, nr);
-                        }
+                            epilogue(g, ic, mc, j, nr);
                     }
                 }
             }
@@ -163,36 +171,46 @@ static void gemm_rect(const annc_kernels *K, const gemm_problem *g, rect r, floa
 
 typedef struct {
     int swapped;
+    int alt;    /* the second (fewer-rows) kernel */
     int tm, tn; /* thread grid */
     double cost;
 } plan;
 
-/* Cycle estimate for one thread's share: padded FMAs at 16 per cycle plus packing traffic. */
-static double plan_cost(const annc_kernels *K, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int tm,
-                        int tn) {
-    const ptrdiff_t pm = ceil_div(m, K->MR), pn = ceil_div(n, K->NR);
+/* Cycle estimate for one thread's share: padded FMAs at 16 per cycle, packing traffic and a
+ * fixed cost per tile. Rough (in-place A and C^T stores are not modelled), but it picks the
+ * orientation that measured fastest for every training shape and for the square ones. */
+static double plan_cost(const annc_kernels *K, int MR, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                        int tm, int tn) {
+    const ptrdiff_t pm = ceil_div(m, MR), pn = ceil_div(n, K->NR);
     if (pm < tm || pn < tn) return 1e300;
-    const ptrdiff_t mt = ceil_div(pm, tm) * K->MR, nt = ceil_div(pn, tn) * K->NR;
+    const ptrdiff_t mt = ceil_div(pm, tm) * MR, nt = ceil_div(pn, tn) * K->NR;
     const double fma = (double)mt * (double)nt * (double)k;
     const double packed = (double)ANNC_MIN(mt, m) * (double)k * ceil_div(nt, K->NC) +
                           (double)k * (double)ANNC_MIN(nt, n);
-    const double tiles = (double)ceil_div(mt, K->MR) * (double)ceil_div(nt, K->NR);
+    const double tiles = (double)ceil_div(mt, MR) * (double)ceil_div(nt, K->NR);
     return fma / 16.0 + packed * 1.0 + tiles * 20.0;
 }
 
 static plan make_plan(const annc_kernels *K, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int nt) {
-    plan best = {0, 1, 1, 1e301};
-    for (int swapped = 0; swapped < 2; swapped++) {
-        const ptrdiff_t mm = swapped ? n : m, nn = swapped ? m : n;
-        for (int tm = 1; tm <= nt; tm++) {
-            if (nt % tm) continue;
-            const int tn = nt / tm;
-            const double c = plan_cost(K, mm, nn, k, tm, tn);
-            if (c < best.cost) {
-                best.swapped = swapped;
-                best.tm = tm;
-                best.tn = tn;
-                best.cost = c;
+    plan best = {0, 0, 1, 1, 1e301};
+    for (int alt = 0; alt < (K->MR_alt ? 2 : 1); alt++) {
+        /* the smaller tile has fewer FMAs per load: taken only where it saves padding (a
+         * side of 10: 10 rows instead of 12), not for a percent or two */
+        const int MR = alt ? K->MR_alt : K->MR;
+        const double handicap = alt ? 1.05 : 1.0;
+        for (int swapped = 0; swapped < 2; swapped++) {
+            const ptrdiff_t mm = swapped ? n : m, nn = swapped ? m : n;
+            for (int tm = 1; tm <= nt; tm++) {
+                if (nt % tm) continue;
+                const int tn = nt / tm;
+                const double c = plan_cost(K, MR, mm, nn, k, tm, tn) * handicap;
+                if (c < best.cost) {
+                    best.swapped = swapped;
+                    best.alt = alt;
+                    best.tm = tm;
+                    best.tn = tn;
+                    best.cost = c;
+                }
             }
         }
     }
@@ -224,7 +242,11 @@ size_t annc_sgemm_workspace_floats(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int nt
     const int nt = annc_sgemm_threads_for(m, n, k, nthreads);
     const ptrdiff_t big = ANNC_MAX(m, n);
     /* an upper bound over every plan: a thread never owns more than the larger side */
-    return (size_t)nt * thread_ws_floats(K, big, big, k_block(K, m, n, k)) + 16;
+    const ptrdiff_t kc = k_block(K, m, n, k);
+    /* an upper bound over every plan and either kernel */
+    size_t per = thread_ws_floats(K, K->MR, big, big, kc);
+    if (K->MR_alt) per = ANNC_MAX(per, thread_ws_floats(K, K->MR_alt, big, big, kc));
+    return (size_t)nt * per + 16;
 }
 
 /* Split [0, panels) into `parts` ranges of whole panels; part t gets [lo, hi) in elements. */
@@ -275,9 +297,7 @@ int annc_sgemm(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, fl
 
     const annc_kernels *K = annc_kernels_get();
     const int nt = annc_sgemm_threads_for(m, n, k, nthreads);
-    plan pl = make_plan(K, m, n, k, nt);
-    if (getenv("ANNC_SWAP")) { pl.swapped = atoi(getenv("ANNC_SWAP")); pl.tm = pl.swapped ? 1 : nt; pl.tn = pl.swapped ? nt : 1; if (getenv("ANNC_TM")) { pl.tm = atoi(getenv("ANNC_TM")); pl.tn = nt / pl.tm; } }
-    if (getenv("ANNC_PLAN")) fprintf(stderr, "plan swapped=%d tm=%d tn=%d\n", pl.swapped, pl.tm, pl.tn);
+    const plan pl = make_plan(K, m, n, k, nt);
     const mview A = {a, transa ? 1 : lda, transa ? lda : 1};
     const mview B = {b, transb ? 1 : ldb, transb ? ldb : 1};
     g.k = k;
@@ -299,9 +319,12 @@ int annc_sgemm(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, fl
      * each A panel is reused by few B panels (the skinny training shapes); at 1024^3 with A
      * transposed the 4 KiB column stride thrashed L1 and halved the kernel's speed. */
     g.a_direct = g.a.rs == 1 && ceil_div(g.n, K->NR) <= 8;
-    const ptrdiff_t mt = ceil_div(ceil_div(g.m, K->MR), pl.tm) * K->MR;
+    g.ukr = pl.alt ? K->gemm_ukr_alt : K->gemm_ukr;
+    g.pack_a = pl.alt ? K->pack_a_alt : K->pack_a;
+    g.MR = pl.alt ? K->MR_alt : K->MR;
+    const ptrdiff_t mt = ceil_div(ceil_div(g.m, g.MR), pl.tm) * g.MR;
     const ptrdiff_t ntc = ceil_div(ceil_div(g.n, K->NR), pl.tn) * K->NR;
-    const size_t per_thread = thread_ws_floats(K, mt, ntc, g.kc);
+    const size_t per_thread = thread_ws_floats(K, g.MR, mt, ntc, g.kc);
     float *owned = NULL;
     if (workspace && ((uintptr_t)workspace & 63u) != 0) return ANNC_ERR_ARG;
     if (!workspace) {
@@ -329,7 +352,7 @@ int annc_sgemm(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, fl
             /* if the runtime gave fewer threads than asked, the survivors take the rest */
             for (int t = tid; t < nrect; t += got) {
                 rect r;
-                split(g.m, K->MR, pl.tm, t / pl.tn, &r.m0, &r.m1);
+                split(g.m, g.MR, pl.tm, t / pl.tn, &r.m0, &r.m1);
                 split(g.n, K->NR, pl.tn, t % pl.tn, &r.n0, &r.n1);
                 if (r.m0 < r.m1 && r.n0 < r.n1)
                     gemm_rect(K, &g, r, workspace + (size_t)tid * per_thread);

@@ -7,8 +7,8 @@
 #define GMR 4
 #define GNR 8
 
-static void ukr_generic(ptrdiff_t k, const float *restrict ap, const float *restrict bp,
-                        ptrdiff_t lda_p, float *restrict c, ptrdiff_t rsc, ptrdiff_t csc, const float *ab, int mr,
+static void tile_generic(ptrdiff_t k, const float *restrict ap, const float *restrict bp,
+                         ptrdiff_t lda_p, float *restrict c, ptrdiff_t rsc, ptrdiff_t csc, const float *ab, int mr,
                         int nr) {
     float acc[GMR][GNR] = {{0}};
     for (ptrdiff_t p = 0; p < k; p++) {
@@ -24,6 +24,13 @@ static void ukr_generic(ptrdiff_t k, const float *restrict ap, const float *rest
         else
             for (int j = 0; j < nr; j++) row[j * csc] = alpha * acc[i][j] + beta * row[j * csc];
     }
+}
+
+static void ukr_generic(ptrdiff_t k, const float *ap, ptrdiff_t ap_next, ptrdiff_t lda_p,
+                        const float *bp, float *c, ptrdiff_t c_next, ptrdiff_t rsc, ptrdiff_t csc,
+                        const float *ab, ptrdiff_t mc, int nr) {
+    for (ptrdiff_t i = 0; i < mc; i += GMR, ap += ap_next, c += c_next)
+        tile_generic(k, ap, bp, lda_p, c, rsc, csc, ab, (int)ANNC_MIN((ptrdiff_t)GMR, mc - i), nr);
 }
 
 static void pack_a_generic(float *restrict ap, const float *a, ptrdiff_t rs, ptrdiff_t cs,

@@ -5,18 +5,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A GEMM micro-kernel computes one MR x NR tile:
- *   C[0:mr, 0:nr] = alpha * Ap . Bp + beta * C   (beta == 0: C is written, never read)
- * with element (i, j) of C at c[i * rsc + j * csc] (csc != 1 when the driver computes C^T).
- * Ap is a packed MR x k panel (column p holds MR contiguous values), Bp a packed k x NR panel
- * (row p holds NR contiguous values, 32-byte aligned); both are zero-padded, so the kernel
- * always computes a full tile and only the store is clipped to mr x nr (the edge tiles live
- * inside the kernel). ab = {alpha, beta}. k >= 1.
- * lda_p is the distance between Ap's columns: MR when packed, or the leading dimension of an
- * operand stored transposed that the driver hands over unpacked (full panels only: a kernel
- * reads all MR values of each column). */
-typedef void (*annc_gemm_ukernel)(ptrdiff_t k, const float *ap, const float *bp, ptrdiff_t lda_p,
-                                  float *c, ptrdiff_t rsc, ptrdiff_t csc, const float *ab, int mr,
+/* A GEMM micro-kernel computes a column of MR x NR tiles against one B panel:
+ *   C[0:mc, 0:nr] = alpha * Ap . Bp + beta * C   (beta == 0: C is written, never read)
+ * in panels of MR rows: panel q reads A at ap + q * ap_next and writes C at c + q * c_next,
+ * element (i, j) of a tile at [i * rsc + j * csc] (csc != 1 when the driver computes C^T).
+ * Column p of an A panel is the MR values at [p * lda_p]: lda_p = MR for a packed panel, or
+ * the leading dimension of an operand stored transposed that the driver hands over in place
+ * (full panels only: the kernel reads all MR values of each column). Bp is a packed k x NR
+ * panel (row p holds NR contiguous values, 32-byte aligned). Padding rows/columns are zero, so
+ * the kernel always computes full tiles and only the stores are clipped (edge tiles live
+ * inside the kernel). ab = {alpha, beta}. k >= 1, mc >= 1, 1 <= nr <= NR. */
+typedef void (*annc_gemm_ukernel)(ptrdiff_t k, const float *ap, ptrdiff_t ap_next,
+                                  ptrdiff_t lda_p, const float *bp, float *c, ptrdiff_t c_next,
+                                  ptrdiff_t rsc, ptrdiff_t csc, const float *ab, ptrdiff_t mc,
                                   int nr);
 
 /* Packing: element (i, j) of the source view is src[i * rs + j * cs].
@@ -32,6 +33,11 @@ typedef struct annc_kernels {
     annc_gemm_ukernel gemm_ukr;
     annc_pack_fn pack_a, pack_b;
     int MR, NR;      /* register tile */
+    /* an optional second kernel with fewer rows (same NR, pack_b and block sizes, and the
+     * same per-element arithmetic), for a side that MR would pad badly; MR_alt = 0: none */
+    annc_gemm_ukernel gemm_ukr_alt;
+    annc_pack_fn pack_a_alt;
+    int MR_alt;
     int KC, MC, NC;  /* L1 (k panel), L2 (A block rows), L3 (B block cols) */
 } annc_kernels;
 

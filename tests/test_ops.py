@@ -420,3 +420,26 @@ def test_generic_isa_path_in_subprocess():
 @pytest.mark.skipif(not _core.cpu_has_avx2_fma(), reason="CPU without AVX2+FMA")
 def test_default_isa_is_avx2_when_available():
     assert _core.isa_name() == "avx2-fma"
+
+
+@pytest.mark.parametrize("k", [7, 256, 1100])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True)])
+def test_element_independent_of_tile_and_kernel(k, ta, tb):
+    """Rows 0..9 of a 10-row product (which may take the five-row kernel, or an edge tile)
+    equal the same rows of 12- and 37-row products (six-row tiles) bit for bit, and the
+    transposed product (the other orientation) holds the same values."""
+    rng = np.random.default_rng(k)
+    n = 100
+    a37, b = operands(rng, 37, k, n, ta, tb)
+    results = []
+    for m in (10, 12, 37):
+        a = a37[:, :m].copy() if ta else a37[:m].copy()
+        for nt in (1, 2):
+            config.set_num_threads(nt)
+            results.append(ops.matmul(a, b, transpose_a=ta, transpose_b=tb)[:10])
+            results.append(ops.matmul(b, a, transpose_a=not tb, transpose_b=not ta)[:, :10])
+    for r in results[2::2]:
+        np.testing.assert_array_equal(r, results[0])
+    for r in results[3::2]:
+        np.testing.assert_array_equal(r, results[1])
+    np.testing.assert_array_equal(results[1], results[0].T)  # C^T's elements are C's

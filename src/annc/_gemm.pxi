@@ -53,6 +53,16 @@ cdef inline void _give_back(float *ws):
     if ws != NULL:
         _ws_busy = False
 
+def _workspace_after_fork():
+    # a fork taken while another thread was inside a GEMM leaves the flag set in the child,
+    # where that thread does not exist
+    global _ws_busy
+    _ws_busy = False
+
+import os as _os
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_workspace_after_fork)
+
 cdef object _config = None
 cdef object _slow = None
 
