@@ -92,6 +92,14 @@ size_t annc_sgemm_workspace_floats(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int nt
 /* The thread count the GEMM would use for this shape given at most nthreads. */
 int annc_sgemm_threads_for(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int nthreads);
 
+/* Products with at most ANNC_ROWGEMM_MAX_ROWS rows (one record through a Dense layer):
+ * C = act(A·B + bias), A m x k (lda), B k x n row-major (ldb), element-wise act (not softmax).
+ * B is streamed in place, never packed; single-threaded. */
+#define ANNC_ROWGEMM_MAX_ROWS 4
+int annc_rowgemm(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda,
+                 const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc, const float *bias,
+                 int act, float act_param);
+
 /* ------------------------------------------------------------------ losses (losses.c) */
 enum annc_loss {
     ANNC_LOSS_SPARSE_CCE = 0, /* target: int32 class ids, pred: probabilities */
@@ -208,6 +216,7 @@ typedef struct annc_net {
     float *loss_rows;         /* rows */
     float *ws;                /* GEMM workspace, 64-byte aligned */
     size_t ws_floats;
+    size_t ws_need;           /* annc_net_workspace_floats(net, rows), set once by the caller */
     int loss, from_logits;
     float loss_param;
     int fused;                /* 1: the last layer's softmax/sigmoid is folded into the loss */

@@ -34,6 +34,18 @@ size_t annc_net_workspace_floats(const annc_net *net, ptrdiff_t rows) {
 
 /* ---------------------------------------------------------------- forward */
 
+/* out = act(in · W + b) for a Dense layer; a handful of rows skips the packed GEMM, whose
+ * packing of W would cost more than the product. */
+static void dense_product(annc_net *net, const annc_layer *L, const float *in, ptrdiff_t ld_in,
+                          ptrdiff_t rows, float *out, int act, float act_param) {
+    if (rows <= ANNC_ROWGEMM_MAX_ROWS)
+        annc_rowgemm(rows, L->out, L->in, in, ld_in, L->W, L->out, out, L->out, L->b, act,
+                     act_param);
+    else
+        annc_sgemm(0, 0, rows, L->out, L->in, 1.0f, in, ld_in, L->W, L->out, 0.0f, out, L->out,
+                   L->b, act, act_param, net->nthreads, net->ws);
+}
+
 /* Runs the layers on rows x (ld ldx). With `logits_out` the last layer's softmax/sigmoid is
  * skipped (the loss fuses it), so the last y holds logits. Returns the last layer's output. */
 static const float *forward(annc_net *net, const float *x, ptrdiff_t ldx, ptrdiff_t rows,
@@ -48,17 +60,14 @@ static const float *forward(annc_net *net, const float *x, ptrdiff_t ldx, ptrdif
         case ANNC_LAYER_DENSE:
             if (act == ANNC_ACT_SOFTMAX) {
                 float *z = L->z ? L->z : L->y;
-                annc_sgemm(0, 0, rows, L->out, L->in, 1.0f, in, ld_in, L->W, L->out, 0.0f, z,
-                           L->out, L->b, ANNC_ACT_LINEAR, 0.0f, net->nthreads, net->ws);
+                dense_product(net, L, in, ld_in, rows, z, ANNC_ACT_LINEAR, 0.0f);
                 annc_softmax_forward(L->y, L->out, z, L->out, rows, L->out);
             } else if (L->z && training && act != ANNC_ACT_LINEAR) {
                 /* the derivative needs the pre-activation: keep it */
-                annc_sgemm(0, 0, rows, L->out, L->in, 1.0f, in, ld_in, L->W, L->out, 0.0f, L->z,
-                           L->out, L->b, ANNC_ACT_LINEAR, 0.0f, net->nthreads, net->ws);
+                dense_product(net, L, in, ld_in, rows, L->z, ANNC_ACT_LINEAR, 0.0f);
                 annc_act_forward(act, L->act_param, L->y, L->z, rows * L->out);
             } else {
-                annc_sgemm(0, 0, rows, L->out, L->in, 1.0f, in, ld_in, L->W, L->out, 0.0f, L->y,
-                           L->out, L->b, act, L->act_param, net->nthreads, net->ws);
+                dense_product(net, L, in, ld_in, rows, L->y, act, L->act_param);
             }
             break;
         case ANNC_LAYER_ACTIVATION:
@@ -363,7 +372,8 @@ static void optimizer_update(annc_net *net, annc_optimizer *opt) {
 
 static int check_net(const annc_net *net, ptrdiff_t rows) {
     if (!net || net->nlayers < 1 || rows < 0 || rows > net->rows) return ANNC_ERR_ARG;
-    if (!net->ws || net->ws_floats < annc_net_workspace_floats(net, rows)) return ANNC_ERR_WORKSPACE;
+    /* the workspace need only grows with rows: the figure for net->rows bounds every call */
+    if (!net->ws || net->ws_need == 0 || net->ws_floats < net->ws_need) return ANNC_ERR_WORKSPACE;
     return ANNC_OK;
 }
 

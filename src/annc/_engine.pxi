@@ -40,6 +40,7 @@ cdef extern from "annc.h" nogil:
         float *loss_rows
         float *ws
         size_t ws_floats
+        size_t ws_need
         int loss, from_logits
         float loss_param
         int fused
@@ -61,6 +62,11 @@ cdef extern from "annc.h" nogil:
                       Py_ssize_t target_cols, Py_ssize_t n, Py_ssize_t batch, const int *metrics,
                       int nmetrics, double *sums)
     int annc_predict(annc_net *net, float *out, const float *x, Py_ssize_t ldx, Py_ssize_t n)
+    enum:
+        ANNC_ROWGEMM_MAX_ROWS
+    int annc_rowgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a, Py_ssize_t lda,
+                     const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc, const float *bias,
+                     int act, float act_param)
 
 
 cdef inline float *_fptr(object arr) except? NULL:
@@ -165,7 +171,8 @@ cdef class Engine:
         cdef size_t misalign = (<size_t>_fptr(ws)) % 64
         self.net.ws = _fptr(ws) + ((64 - misalign) % 64) // 4
         self.net.ws_floats = ws.size - 16
-        if self.net.ws_floats < annc_net_workspace_floats(&self.net, rows):
+        self.net.ws_need = annc_net_workspace_floats(&self.net, rows)
+        if self.net.ws_floats < self.net.ws_need:
             raise ValueError("Engine: workspace too small")
         for name in ("params", "grads", "slot0", "slot1", "slot2"):
             arr = slab.get(name)
@@ -283,20 +290,29 @@ cdef class Engine:
             raise RuntimeError(f"annc_evaluate failed with status {st}")
 
     def predict(self, x, out):
-        cdef const float[:, ::1] xv = x
-        cdef float[:, ::1] ov = out
-        cdef Py_ssize_t n = xv.shape[0]
+        """out[:] = the network's output for x; both float32 (n, features) arrays."""
+        cdef Py_ssize_t n
         cdef int st
-        if xv.shape[1] != self.net.in_features or ov.shape[0] != n or \
-                ov.shape[1] != self.net.out_features:
+        cdef const float *xp
+        cdef float *op
+        if not (annc_is_f32_matrix(x) and annc_is_f32_matrix(out)):
+            raise TypeError("Engine.predict: x and out must be C-contiguous float32 matrices")
+        n = cnp.PyArray_DIM(<cnp.ndarray>x, 0)
+        if cnp.PyArray_DIM(<cnp.ndarray>x, 1) != self.net.in_features or \
+                cnp.PyArray_DIM(<cnp.ndarray>out, 0) != n or \
+                cnp.PyArray_DIM(<cnp.ndarray>out, 1) != self.net.out_features or \
+                not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out):
             raise ValueError("Engine.predict: shape mismatch")
         if n == 0:
             return out
+        xp = <const float *>cnp.PyArray_DATA(<cnp.ndarray>x)
+        op = <float *>cnp.PyArray_DATA(<cnp.ndarray>out)
         if n <= 4:
-            st = annc_predict(&self.net, &ov[0, 0], &xv[0, 0], xv.shape[1], n)
+            # a few microseconds of work: releasing the GIL would cost more than it frees
+            st = annc_predict(&self.net, op, xp, self.net.in_features, n)
         else:
             with nogil:
-                st = annc_predict(&self.net, &ov[0, 0], &xv[0, 0], xv.shape[1], n)
+                st = annc_predict(&self.net, op, xp, self.net.in_features, n)
         if st != 0:
             raise RuntimeError(f"annc_predict failed with status {st}")
         return out
@@ -311,3 +327,29 @@ def gemm_workspace_floats(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, int nthreads
     """Floats of packing workspace annc_sgemm needs for this product."""
     return annc_sgemm_workspace_floats(m, n, k, max(1, nthreads))
 
+
+
+def rowgemm(const float[:, ::1] a, const float[:, ::1] b, float[:, ::1] c, bias=None,
+            int act=0, float act_param=0.0):
+    """c = act(a @ b + bias) through the few-rows path (a has at most 4 rows)."""
+    cdef Py_ssize_t m = a.shape[0], k = a.shape[1], n = b.shape[1]
+    cdef const float[::1] bias_v
+    cdef const float *bias_p = NULL
+    cdef int st
+    if b.shape[0] != k or c.shape[0] != m or c.shape[1] != n:
+        raise ValueError(f"rowgemm: shapes a({m}, {k}) b({b.shape[0]}, {n}) "
+                         f"c({c.shape[0]}, {c.shape[1]}) do not fit")
+    if m > ANNC_ROWGEMM_MAX_ROWS:
+        raise ValueError(f"rowgemm: at most {ANNC_ROWGEMM_MAX_ROWS} rows, got {m}")
+    if bias is not None:
+        bias_v = bias
+        if bias_v.shape[0] != n:
+            raise ValueError("rowgemm: bias length differs from the columns")
+        bias_p = &bias_v[0] if n > 0 else NULL
+    if m == 0 or n == 0:
+        return c
+    st = annc_rowgemm(m, n, k, &a[0, 0] if k > 0 else NULL, max(k, 1),
+                      &b[0, 0] if k > 0 else NULL, n, &c[0, 0], n, bias_p, act, act_param)
+    if st != 0:
+        raise ValueError(f"rowgemm: invalid arguments (status {st})")
+    return c

@@ -1,0 +1,86 @@
+/* AVX2+FMA body of annc_rowgemm. A full tile is ROWS rows x NV vectors of 8 columns with
+ * ROWS * NV = 12 accumulators (plus one B vector and the broadcasts), so one record sweeps
+ * 96 columns per pass over B. What is left of the row goes 8 columns at a time, the last
+ * vector masked. */
+#include <immintrin.h>
+
+#include "annc.h"
+#include "internal.h"
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+ALWAYS_INLINE void full_tile(const int ROWS, const int NV, ptrdiff_t j, ptrdiff_t k,
+                             const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                             float *c, ptrdiff_t ldc, const float *bias) {
+    __m256 acc[4][12];
+    for (int v = 0; v < NV; v++) {
+        const __m256 init = bias ? _mm256_loadu_ps(bias + j + 8 * v) : _mm256_setzero_ps();
+        for (int i = 0; i < ROWS; i++) acc[i][v] = init;
+    }
+    for (ptrdiff_t p = 0; p < k; p++) {
+        const float *bp = b + p * ldb + j;
+        __m256 ai[4];
+        for (int i = 0; i < ROWS; i++) ai[i] = _mm256_broadcast_ss(a + i * lda + p);
+        for (int v = 0; v < NV; v++) {
+            const __m256 bv = _mm256_loadu_ps(bp + 8 * v);
+            for (int i = 0; i < ROWS; i++) acc[i][v] = _mm256_fmadd_ps(ai[i], bv, acc[i][v]);
+        }
+    }
+    for (int i = 0; i < ROWS; i++)
+        for (int v = 0; v < NV; v++) _mm256_storeu_ps(c + i * ldc + j + 8 * v, acc[i][v]);
+}
+
+/* columns [j, j + 8) clipped to n, for ROWS rows */
+ALWAYS_INLINE void vector_tile(const int ROWS, ptrdiff_t n, ptrdiff_t j, ptrdiff_t k,
+                               const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                               float *c, ptrdiff_t ldc, const float *bias) {
+    const ptrdiff_t left = n - j < 8 ? n - j : 8;
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 acc[4];
+    const __m256 init = bias ? _mm256_maskload_ps(bias + j, mask) : _mm256_setzero_ps();
+    for (int i = 0; i < ROWS; i++) acc[i] = init;
+    for (ptrdiff_t p = 0; p < k; p++) {
+        const __m256 bv = _mm256_maskload_ps(b + p * ldb + j, mask);
+        for (int i = 0; i < ROWS; i++)
+            acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + i * lda + p), bv, acc[i]);
+    }
+    for (int i = 0; i < ROWS; i++) _mm256_maskstore_ps(c + i * ldc + j, mask, acc[i]);
+}
+
+ALWAYS_INLINE void rows_n(const int ROWS, ptrdiff_t n, ptrdiff_t k, const float *a,
+                          ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+                          const float *bias) {
+    const int NV = 12 / ROWS;
+    ptrdiff_t j = 0;
+    for (; j + 8 * NV <= n; j += 8 * NV) full_tile(ROWS, NV, j, k, a, lda, b, ldb, c, ldc, bias);
+    for (; j < n; j += 8) vector_tile(ROWS, n, j, k, a, lda, b, ldb, c, ldc, bias);
+}
+
+static void rows1(ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *b,
+                  ptrdiff_t ldb, float *c, ptrdiff_t ldc, const float *bias) {
+    rows_n(1, n, k, a, lda, b, ldb, c, ldc, bias);
+}
+static void rows2(ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *b,
+                  ptrdiff_t ldb, float *c, ptrdiff_t ldc, const float *bias) {
+    rows_n(2, n, k, a, lda, b, ldb, c, ldc, bias);
+}
+static void rows3(ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *b,
+                  ptrdiff_t ldb, float *c, ptrdiff_t ldc, const float *bias) {
+    rows_n(3, n, k, a, lda, b, ldb, c, ldc, bias);
+}
+static void rows4(ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *b,
+                  ptrdiff_t ldb, float *c, ptrdiff_t ldc, const float *bias) {
+    rows_n(4, n, k, a, lda, b, ldb, c, ldc, bias);
+}
+
+void annc_rowgemm_avx2(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda,
+                       const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc, const float *bias) {
+    switch (m) {
+    case 1: rows1(n, k, a, lda, b, ldb, c, ldc, bias); break;
+    case 2: rows2(n, k, a, lda, b, ldb, c, ldc, bias); break;
+    case 3: rows3(n, k, a, lda, b, ldb, c, ldc, bias); break;
+    case 4: rows4(n, k, a, lda, b, ldb, c, ldc, bias); break;
+    default: break;
+    }
+}
