@@ -173,6 +173,9 @@ void annc_rng_permutation(int64_t *out, int64_t n, uint64_t key, uint64_t counte
 void annc_rng_dropout_mask(float *mask, ptrdiff_t n, uint64_t key, uint64_t counter, float rate);
 
 
+/* Index of the first NaN or infinity in x[0:n], or -1 (check.c; allocates nothing). */
+int64_t annc_first_nonfinite(const float *x, int64_t n);
+
 /* ------------------------------------------------------------------ the executor (engine.c) */
 /* A Sequential network as the executor sees it: a list of layers over per-sample feature
  * vectors (Flatten/InputLayer are reshapes and never reach C). All memory is the caller's. */

@@ -62,6 +62,7 @@ cdef extern from "annc.h" nogil:
                       Py_ssize_t target_cols, Py_ssize_t n, Py_ssize_t batch, const int *metrics,
                       int nmetrics, double *sums)
     int annc_predict(annc_net *net, float *out, const float *x, Py_ssize_t ldx, Py_ssize_t n)
+    int64_t annc_first_nonfinite(const float *x, int64_t n)
     enum:
         ANNC_ROWGEMM_MAX_ROWS
     int annc_rowgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a, Py_ssize_t lda,
@@ -353,3 +354,13 @@ def rowgemm(const float[:, ::1] a, const float[:, ::1] b, float[:, ::1] c, bias=
     if st != 0:
         raise ValueError(f"rowgemm: invalid arguments (status {st})")
     return c
+
+
+def first_nonfinite(const float[::1] x):
+    """Index of the first NaN/inf in a flat float32 array, or -1; no temporary arrays."""
+    cdef int64_t r
+    if x.shape[0] == 0:
+        return -1
+    with nogil:
+        r = annc_first_nonfinite(&x[0], x.shape[0])
+    return r

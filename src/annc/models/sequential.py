@@ -335,11 +335,13 @@ class Sequential(Layer):
                 f"{self.input_shape}, found shape={(None,) + arr.shape[1:]}. "
                 f"(`{what}` has shape {arr.shape}; each sample must have shape {expected})")
         flat = np.ascontiguousarray(arr.reshape(arr.shape[0], -1), dtype=np.float32)
-        if check_finite and arr.dtype.kind == "f" and flat.size and not np.isfinite(flat).all():
-            bad = np.argwhere(~np.isfinite(flat))[0]
-            kind = "NaN" if np.isnan(flat[bad[0], bad[1]]) else "infinite value"
-            raise ValueError(f"`{what}` contains a {kind} at sample {bad[0]} (flattened feature "
-                             f"{bad[1]}); clean or impute the data before training")
+        if check_finite and arr.dtype.kind == "f" and flat.size:
+            first = _core.first_nonfinite(flat.reshape(-1))
+            if first >= 0:
+                row, col = divmod(int(first), flat.shape[1])
+                kind = "NaN" if np.isnan(flat[row, col]) else "infinite value"
+                raise ValueError(f"`{what}` contains a {kind} at sample {row} (flattened "
+                                 f"feature {col}); clean or impute the data before training")
         return flat
 
     def _prepare_y(self, y, n: int, what: str = "y") -> np.ndarray:
