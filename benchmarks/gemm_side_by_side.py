@@ -19,6 +19,7 @@ import sys
 _OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 if any(v in os.environ for v in _OVERRIDES) and "numpy" not in sys.modules:
     env = {k: v for k, v in os.environ.items() if k not in _OVERRIDES}
+    env["ANNC_BENCH_REMOVED"] = ",".join(v for v in _OVERRIDES if v in os.environ)
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 import argparse  # noqa: E402
@@ -108,6 +109,9 @@ def main() -> None:
 
     print(f"annc {annc.__version__}, isa {annc._core.isa_name()}, "
           f"openmp {'yes' if annc._core.openmp_enabled() else 'no'}")
+    removed = os.environ.get("ANNC_BENCH_REMOVED")
+    if removed:
+        print(f"(re-executed without {removed}: NumPy's OpenBLAS detects the CPU itself)")
     if threadpool_info is None:
         print("NumPy BLAS: unknown (pip install threadpoolctl to report it and to limit its "
               "threads; NumPy runs with its default thread count)")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import multiprocessing as mp
 import os
 import subprocess
 import sys
@@ -19,7 +18,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import annc
 from annc import _core, config, ops
 
 EPS32 = np.finfo(np.float32).eps
@@ -443,3 +441,33 @@ def test_element_independent_of_tile_and_kernel(k, ta, tb):
     for r in results[3::2]:
         np.testing.assert_array_equal(r, results[1])
     np.testing.assert_array_equal(results[1], results[0].T)  # C^T's elements are C's
+
+
+@pytest.mark.skipif(os.environ.get("ANNC_FUZZ") != "1", reason="set ANNC_FUZZ=1 (slow: ASan)")
+@pytest.mark.parametrize("isa", ["", "generic"])
+def test_sanitizer_fuzz(tmp_path, isa):
+    import shutil
+
+    cc = shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        pytest.skip("no C compiler")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    csrc = os.path.join(root, "csrc")
+    flags = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+             "-DANNC_HAVE_AVX2_KERNELS=1", f"-I{csrc}"]
+    objs = []
+    for name in sorted(os.listdir(csrc)):
+        if not name.endswith(".c"):
+            continue
+        extra = ["-mavx2", "-mfma"] if name.endswith("_avx2.c") else ["-fopenmp"]
+        obj = str(tmp_path / (name + ".o"))
+        subprocess.run([cc, *flags, *extra, "-c", os.path.join(csrc, name), "-o", obj],
+                       check=True)
+        objs.append(obj)
+    exe = str(tmp_path / "fuzz")
+    subprocess.run([cc, *flags, "-fopenmp", os.path.join(root, "tests", "c", "fuzz_gemm.c"),
+                    *objs, "-lm", "-o", exe], check=True)
+    env = dict(os.environ, ANNC_ISA=isa, UBSAN_OPTIONS="halt_on_error=1")
+    proc = subprocess.run([exe], env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "bad=0" in proc.stdout
