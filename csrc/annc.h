@@ -237,11 +237,14 @@ size_t annc_net_workspace_floats(const annc_net *net, ptrdiff_t rows);
  * when target_cols == 0, else float rows of target_cols), forward, loss, backward,
  * regularisation, one optimizer update. sums[0] += batch * (mean loss + regularisation),
  * sums[1 + i] += per-sample sum of metrics[i]. (key, counter) seed the step's dropout masks.
+ * next_idx[0:next_batch] (may be NULL) are the rows the following step will gather: they are
+ * prefetched while this step computes, since shuffled rows of a large x come from DRAM.
  * The caller has validated shapes and label ranges; ANNC_ERR_ARG if an invariant fails. */
 int annc_train_step(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff_t ldx,
                     const void *targets, ptrdiff_t target_cols, const int64_t *idx,
-                    ptrdiff_t batch, uint64_t key, uint64_t counter, const int *metrics,
-                    int nmetrics, double *sums);
+                    ptrdiff_t batch, const int64_t *next_idx, ptrdiff_t next_batch,
+                    uint64_t key, uint64_t counter, const int *metrics, int nmetrics,
+                    double *sums);
 
 /* Loss and metrics on rows [0, n) of x (contiguous) and targets, in chunks of net->rows;
  * sums as for annc_train_step, with the batch-level terms (activity regularisation) as Keras

@@ -377,10 +377,25 @@ static int check_net(const annc_net *net, ptrdiff_t rows) {
     return ANNC_OK;
 }
 
+/* Ask the memory system for the rows the next step will gather (a hint; no effect on results). */
+static void prefetch_rows(const float *x, ptrdiff_t ldx, ptrdiff_t nin, const int64_t *idx,
+                          ptrdiff_t n) {
+#if defined(__GNUC__) || defined(__clang__)
+    for (ptrdiff_t r = 0; r < n; r++) {
+        const char *row = (const char *)(x + idx[r] * ldx);
+        for (ptrdiff_t off = 0; off < nin * (ptrdiff_t)sizeof(float); off += 64)
+            __builtin_prefetch(row + off, 0, 2);
+    }
+#else
+    (void)x; (void)ldx; (void)nin; (void)idx; (void)n;
+#endif
+}
+
 int annc_train_step(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff_t ldx,
                     const void *targets, ptrdiff_t target_cols, const int64_t *idx,
-                    ptrdiff_t batch, uint64_t key, uint64_t counter, const int *metrics,
-                    int nmetrics, double *sums) {
+                    ptrdiff_t batch, const int64_t *next_idx, ptrdiff_t next_batch,
+                    uint64_t key, uint64_t counter, const int *metrics, int nmetrics,
+                    double *sums) {
     int st = check_net(net, batch);
     if (st != ANNC_OK) return st;
     if (batch == 0) return ANNC_OK;
@@ -398,6 +413,7 @@ int annc_train_step(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff_
                    sizeof(float) * (size_t)target_cols);
     }
 
+    if (next_idx) prefetch_rows(x, ldx, nin, next_idx, next_batch);
     const double penalty = regularisation_penalty(net);
     const float *pred = forward(net, net->xbuf, nin, batch, 1, net->fused, key, counter);
     if (!pred) return ANNC_ERR_ARG;

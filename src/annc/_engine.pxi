@@ -56,8 +56,9 @@ cdef extern from "annc.h" nogil:
     size_t annc_net_workspace_floats(const annc_net *net, Py_ssize_t rows)
     int annc_train_step(annc_net *net, annc_optimizer *opt, const float *x, Py_ssize_t ldx,
                         const void *targets, Py_ssize_t target_cols, const int64_t *idx,
-                        Py_ssize_t batch, uint64_t key, uint64_t counter, const int *metrics,
-                        int nmetrics, double *sums)
+                        Py_ssize_t batch, const int64_t *next_idx, Py_ssize_t next_batch,
+                        uint64_t key, uint64_t counter, const int *metrics, int nmetrics,
+                        double *sums)
     int annc_evaluate(annc_net *net, const float *x, Py_ssize_t ldx, const void *targets,
                       Py_ssize_t target_cols, Py_ssize_t n, Py_ssize_t batch, const int *metrics,
                       int nmetrics, double *sums)
@@ -239,7 +240,7 @@ cdef class Engine:
                   lrs, uint64_t key, uint64_t counter, double[::1] sums):
         """Steps first_step .. first_step+nsteps-1 of the bound epoch. lrs: one learning rate
         (float) or an array with one per step. Returns the number of samples seen."""
-        cdef Py_ssize_t s, start, b, seen = 0
+        cdef Py_ssize_t s, start, b, nb, seen = 0
         cdef int st = 0
         cdef float lr_const = 0
         cdef const float[::1] lr_v
@@ -260,9 +261,11 @@ cdef class Engine:
                 if start >= self.nrows:
                     break
                 b = min(batch_size, self.nrows - start)
+                nb = min(batch_size, max(0, self.nrows - start - b))
                 self.opt.learning_rate = lr_v[s] if per_step else lr_const
                 st = annc_train_step(&self.net, &self.opt, self.x, self.ldx, self.targets,
-                                     self.target_cols, self.perm + start, b, key,
+                                     self.target_cols, self.perm + start, b,
+                                     self.perm + start + b if nb > 0 else NULL, nb, key,
                                      counter + <uint64_t>(first_step + s) * (<uint64_t>1 << 40),
                                      self.metrics, self.nmetrics, &sums[0])
                 if st != 0:
