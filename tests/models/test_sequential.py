@@ -395,3 +395,19 @@ def test_softmax_output_with_from_logits_warns():
     x, y = _data()
     with pytest.warns(UserWarning, match="from_logits=True"):
         m.fit(x, y, verbose=0)
+
+
+def test_summary_matches_keras_before_and_after_fit(capsys):
+    model = keras.Sequential([keras.layers.Dense(100, activation="relu", input_shape=(784,)),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.summary()
+    before = capsys.readouterr().out
+    assert "│ (None, 100)            │        78,500 │" in before
+    assert " Total params: 79,510 (310.59 KB)" in before and "Optimizer" not in before
+    model.fit(np.zeros((4, 784)), np.zeros(4), verbose=0)
+    model.summary()
+    after = capsys.readouterr().out
+    # Keras 3 counts the optimizer's iterations and learning rate with the Adam slots
+    assert " Total params: 238,532 (931.77 KB)" in after
+    assert " Optimizer params: 159,022 (621.18 KB)" in after

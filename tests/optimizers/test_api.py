@@ -152,21 +152,24 @@ def test_learning_rate_property_and_setter():
 def test_apply_gradients_and_build():
     w1, w2 = np.ones((3, 2), np.float32), np.ones(4, np.float32)
     opt = O.SGD(learning_rate=0.5, momentum=0.9)
-    assert opt.variables == []
+    assert [v.shape for v in opt.variables] == [(), ()]  # iterations, learning_rate
     assert opt.apply_gradients([(np.ones((3, 2)), w1), (np.full(4, 2.0), w2)]) == 1
     np.testing.assert_allclose(w1, 0.5)
     np.testing.assert_allclose(w2, 0.0)
     # Keras' order: all momentums (one per variable) ...
-    assert [v.shape for v in opt.variables] == [(3, 2), (4,)]
+    assert [v.shape for v in opt.variables[2:]] == [(3, 2), (4,)]
+    assert int(opt.variables[0]) == 1 and float(opt.variables[1]) == 0.5
     opt.apply([np.zeros((3, 2), np.float32), np.zeros(4, np.float32)])  # built: variables implied
     np.testing.assert_allclose(w1, 0.5 - 0.9 * 0.5, rtol=1e-6)
     assert opt.iterations == 2
     adam = O.Adam()
     adam.build([w1, w2])
-    assert [v.shape for v in adam.variables] == [(3, 2), (4,), (3, 2), (4,)]
+    assert [v.shape for v in adam.variables[2:]] == [(3, 2), (4,), (3, 2), (4,)]
     ada = O.Adagrad(initial_accumulator_value=0.3)
     ada.build([w1])
-    assert np.all(ada.variables[0] == np.float32(0.3))
+    assert np.all(ada.variables[2] == np.float32(0.3))
+    sched = O.SGD(learning_rate=O.schedules.ExponentialDecay(0.1, 10, 0.5))
+    assert [v.shape for v in sched.variables] == [()]  # a schedule is not a variable
 
 
 def test_apply_errors():

@@ -409,7 +409,23 @@ class Sequential(Layer):
             slots = [np.full(size, opt._slot_initial_value(i), dtype=np.float32)
                      for i in range(opt._num_slots())]
             self._opt_state = (opt, slots)
+            self._expose_slots(opt, slots)
         return self._opt_state[1]
+
+    def _expose_slots(self, opt, slots: list[np.ndarray]) -> None:
+        """Give the optimizer per-variable views of the slot slabs, so `optimizer.variables`
+        (and the summary's optimizer line) show the state the executor updates."""
+        params = self._slab["params"]
+        base = params.__array_interface__["data"][0]
+        variables = [w for w in self.trainable_weights]
+        per_var = []
+        for v in variables:
+            off = (v.value.__array_interface__["data"][0] - base) // 4
+            per_var.append([s[off:off + v.size].reshape(v.shape) for s in slots])
+        opt._trainable_variables = [v.value for v in variables]
+        opt._var_index = {id(v.value): i for i, v in enumerate(variables)}
+        opt._slots = per_var
+        opt.built = True
 
     def _engine_layers(self, rows: int, training: bool) -> tuple[list[dict], int]:
         descs: list[dict] = []

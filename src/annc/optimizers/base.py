@@ -249,11 +249,15 @@ class Optimizer:
 
     @property
     def variables(self) -> list[np.ndarray]:
-        """The slot arrays, grouped by kind then variable as Keras 3 orders them (all momentums,
-        then all velocities ...); empty before ``build``."""
+        """Keras 3's list: the step counter, the learning rate (unless a schedule drives it),
+        then the slot arrays grouped by kind then variable (all momentums, then all velocities
+        ...; none before ``build``). The two scalars are snapshots; the slots are live."""
+        scalars = [np.array(self.iterations, dtype=np.int64)]
+        if not isinstance(self._learning_rate, LearningRateSchedule):
+            scalars.append(np.array(self._current_learning_rate(), dtype=np.float32))
         per_var = self._slots
         n = len(per_var[0]) if per_var else 0
-        return [slots[j] for j in range(n) for slots in per_var]
+        return scalars + [slots[j] for j in range(n) for slots in per_var]
 
     @staticmethod
     def _check_variable(v: Any, i: int) -> None:
