@@ -253,7 +253,7 @@ cdef class Engine:
             lr_const = lrs
         if sums.shape[0] < 1 + self.nmetrics:
             raise ValueError("run_steps: sums too short")
-        if batch_size > self.net.rows:
+        if batch_size < 1 or min(batch_size, self.nrows) > self.net.rows:
             raise ValueError("run_steps: batch larger than the engine's buffers")
         with nogil:
             for s in range(nsteps):
