@@ -411,3 +411,42 @@ def test_summary_matches_keras_before_and_after_fit(capsys):
     # Keras 3 counts the optimizer's iterations and learning rate with the Adam slots
     assert " Total params: 238,532 (931.77 KB)" in after
     assert " Optimizer params: 159,022 (621.18 KB)" in after
+
+
+def test_partial_last_batch_and_batch_hooks_every_step():
+    x, y = _data(50)
+    model = _compiled(metrics=["accuracy"])
+    calls = []
+    cb = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: calls.append(b))
+    model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[cb])
+    assert calls == [0, 1, 0, 1]  # a callback with batch hooks sees every step
+    assert model.optimizer.iterations == 4
+
+
+def test_validation_data_and_early_stopping_restores_best():
+    x, y = _data(120)
+    xv, yv = _data(40, seed=5)
+    model = keras.Sequential([keras.layers.Dense(16, activation="relu", input_shape=(6,)),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    snapshots = []
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: snapshots.append((logs["val_loss"], model.get_weights())))
+    stop = keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
+    hist = model.fit(x, y, epochs=40, validation_data=(xv, yv), verbose=0,
+                     callbacks=[record, stop])
+    assert "val_loss" in hist.history and "val_accuracy" in hist.history
+    best_loss, best_w = min(snapshots, key=lambda t: t[0])
+    for a, b in zip(model.get_weights(), best_w):
+        np.testing.assert_array_equal(a, b)
+    assert model.evaluate(xv, yv, verbose=0)[0] == pytest.approx(best_loss, rel=1e-6)
+
+
+def test_verbose_2_prints_one_line_per_epoch(capsys):
+    x, y = _data(64)
+    model = _compiled(metrics=["accuracy"])
+    model.fit(x, y, epochs=2, verbose=2)
+    lines = [l for l in capsys.readouterr().out.splitlines() if l]
+    assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2" and len(lines) == 4
+    assert lines[1].startswith("2/2 - ") and "/step - accuracy: " in lines[1]
