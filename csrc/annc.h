@@ -228,6 +228,10 @@ typedef struct annc_net {
     float *params, *grads, *slot0, *slot1, *slot2;
     ptrdiff_t nparams;
     int all_trainable;        /* 1: one optimizer pass over the whole slab */
+    /* gradient clipping before the update, Keras's rules (at most one is > 0): each gradient
+     * scaled to norm <= clipnorm; all scaled to global norm <= global_clipnorm; or clipped
+     * element-wise to [-clipvalue, clipvalue] */
+    float clipnorm, global_clipnorm, clipvalue;
 } annc_net;
 
 /* The workspace annc_net needs for its GEMMs at `rows` rows. */

@@ -318,6 +318,57 @@ static void backward(annc_net *net, const float *x, ptrdiff_t ldx, ptrdiff_t row
     }
 }
 
+/* ---------------------------------------------------------------- gradient clipping */
+
+/* sum of squares in double, in index order (deterministic) */
+static double sumsq(const float *g, ptrdiff_t n) {
+    double s = 0.0;
+    for (ptrdiff_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+    return s;
+}
+
+static void scale(float *g, ptrdiff_t n, float f) {
+    for (ptrdiff_t i = 0; i < n; i++) g[i] *= f;
+}
+
+/* Calls fn on every trainable gradient (kernel then bias, layer by layer). */
+#define FOR_EACH_GRAD(net, G, N, BODY)                                                     \
+    for (int l_ = 0; l_ < (net)->nlayers; l_++) {                                          \
+        const annc_layer *L_ = &(net)->layers[l_];                                         \
+        if (L_->kind != ANNC_LAYER_DENSE || !L_->trainable) continue;                      \
+        for (int v_ = 0; v_ < 2; v_++) {                                                   \
+            float *G = v_ == 0 ? L_->dW : L_->db;                                          \
+            const ptrdiff_t N = v_ == 0 ? L_->in * L_->out : (L_->db ? L_->out : 0);        \
+            if (!G || N == 0) continue;                                                    \
+            BODY;                                                                          \
+        }                                                                                  \
+    }
+
+/* Keras's _clip_gradients, applied to the gradients before the optimizer sees them. */
+static void clip_gradients(annc_net *net) {
+    if (net->clipnorm > 0.0f) {
+        FOR_EACH_GRAD(net, g, n, {
+            const double l2 = sqrt(sumsq(g, n));
+            if (!(l2 <= net->clipnorm)) scale(g, n, (float)(net->clipnorm / l2));
+        })
+    } else if (net->global_clipnorm > 0.0f) {
+        double total = 0.0;
+        FOR_EACH_GRAD(net, g, n, { total += sumsq(g, n); })
+        const double norm = sqrt(total);
+        if (!isfinite(norm)) {
+            FOR_EACH_GRAD(net, g, n, { for (ptrdiff_t i = 0; i < n; i++) g[i] = NAN; })
+        } else if (norm > net->global_clipnorm) {
+            const float f = (float)(net->global_clipnorm / norm);
+            FOR_EACH_GRAD(net, g, n, { scale(g, n, f); })
+        }
+    } else if (net->clipvalue > 0.0f) {
+        const float v = net->clipvalue;
+        FOR_EACH_GRAD(net, g, n, {
+            for (ptrdiff_t i = 0; i < n; i++) g[i] = g[i] < -v ? -v : (g[i] > v ? v : g[i]);
+        })
+    }
+}
+
 /* ---------------------------------------------------------------- optimizer pass */
 
 /* Element ranges per thread are fixed by n alone and updates are element-wise, so the result
@@ -424,6 +475,7 @@ int annc_train_step(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff_
     add_metrics(net, pred, net->fused, net->tbuf, target_cols, batch, metrics, nmetrics, sums,
                 net->gbuf1);
     backward(net, net->xbuf, nin, batch);
+    clip_gradients(net);
     optimizer_update(net, opt);
     return ANNC_OK;
 }

@@ -52,6 +52,7 @@ cdef extern from "annc.h" nogil:
         float *slot2
         Py_ssize_t nparams
         int all_trainable
+        float clipnorm, global_clipnorm, clipvalue
 
     size_t annc_net_workspace_floats(const annc_net *net, Py_ssize_t rows)
     int annc_train_step(annc_net *net, annc_optimizer *opt, const float *x, Py_ssize_t ldx,
@@ -193,8 +194,12 @@ cdef class Engine:
         for i, m in enumerate(metrics):
             self.metrics[i] = m
 
-    def set_optimizer(self, dict p, long long iterations, double u_product):
+    def set_optimizer(self, dict p, long long iterations, double u_product, clipnorm=None,
+                      global_clipnorm=None, clipvalue=None):
         memset(&self.opt, 0, sizeof(annc_optimizer))
+        self.net.clipnorm = clipnorm or 0.0
+        self.net.global_clipnorm = global_clipnorm or 0.0
+        self.net.clipvalue = clipvalue or 0.0
         self.opt.kind = p["kind"]
         self.opt.learning_rate = p["learning_rate"]
         self.opt.momentum = p.get("momentum", 0.0)

@@ -450,3 +450,33 @@ def test_verbose_2_prints_one_line_per_epoch(capsys):
     lines = [l for l in capsys.readouterr().out.splitlines() if l]
     assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2" and len(lines) == 4
     assert lines[1].startswith("2/2 - ") and "/step - accuracy: " in lines[1]
+
+
+@pytest.mark.parametrize("clip", [{"clipnorm": 0.05}, {"global_clipnorm": 0.05},
+                                  {"clipvalue": 0.002}])
+def test_gradient_clipping_in_executor_matches_keras_rules(clip):
+    from annc.optimizers.base import clip_by_global_norm, clip_by_norm
+
+    x, y = _data(32)
+
+    def step(**kw):
+        keras.utils.set_random_seed(5)
+        m = keras.Sequential([keras.layers.Dense(8, activation="tanh", input_shape=(6,)),
+                              keras.layers.Dense(3, activation="softmax")])
+        m.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0, **kw),
+                  loss="sparse_categorical_crossentropy")
+        w0 = m.get_weights()
+        m.train_on_batch(x, y)
+        return [a - b for a, b in zip(w0, m.get_weights())]
+
+    raw = step()
+    got = step(**clip)
+    if "clipnorm" in clip:
+        want = [clip_by_norm(g, clip["clipnorm"]) for g in raw]
+    elif "global_clipnorm" in clip:
+        want = clip_by_global_norm(raw, clip["global_clipnorm"])
+    else:
+        want = [np.clip(g, -clip["clipvalue"], clip["clipvalue"]) for g in raw]
+    assert any(not np.allclose(r, w) for r, w in zip(raw, want))  # clipping was active
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-7)

@@ -676,7 +676,7 @@ class Sequential(Layer):
         opt = compiled.optimizer
         names = ["loss"] + [name for name, _ in self._resolved_metrics()]
         seeds = annc_random.SeedGenerator() if hasattr(annc_random, "SeedGenerator") else None
-        eng.set_optimizer(opt._c_params(), opt.iterations, getattr(opt, "_u_product", 1.0))
+        self._set_optimizer(eng, opt)
         sums = np.zeros(len(names), dtype=np.float64)
         logs: dict = {}
         cbs.on_train_begin()
@@ -721,6 +721,12 @@ class Sequential(Layer):
             self._sync_optimizer(eng, opt)
         cbs.on_train_end(self._sorted_logs(logs) if logs else None)
         return self.history
+
+    @staticmethod
+    def _set_optimizer(eng, opt) -> None:
+        eng.set_optimizer(opt._c_params(), opt.iterations, getattr(opt, "_u_product", 1.0),
+                          clipnorm=opt.clipnorm, global_clipnorm=opt.global_clipnorm,
+                          clipvalue=opt.clipvalue)
 
     @staticmethod
     def _learning_rates(opt, iterations: int, nsteps: int):
@@ -773,7 +779,7 @@ class Sequential(Layer):
         if self._batch_sums is None or self._batch_sums.shape[0] != len(names):
             self._batch_sums = np.zeros(len(names), dtype=np.float64)
             self._batch_seen = 0
-        eng.set_optimizer(opt._c_params(), opt.iterations, getattr(opt, "_u_product", 1.0))
+        self._set_optimizer(eng, opt)
         key, counter = annc_random.SeedGenerator().next()
         eng.bind(x, y, np.arange(n, dtype=np.int64))
         self._batch_seen += eng.run_steps(0, 1, n, self._learning_rates(opt, opt.iterations, 1),
