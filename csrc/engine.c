@@ -19,8 +19,22 @@
 #include <omp.h>
 #endif
 
-size_t annc_net_workspace_floats(const annc_net *net, ptrdiff_t rows) {
+/* Rows of W per block of the fused weight-gradient + update pass (see fused_dense_update);
+ * the GEMM workspace for a block is sized with this bound. */
+#define ANNC_FUSED_MAX_BLOCK 136
+
+static size_t block_ws_floats(const annc_net *net, ptrdiff_t rows) {
     size_t need = 0;
+    for (int l = 0; l < net->nlayers; l++) {
+        const annc_layer *L = &net->layers[l];
+        if (L->kind == ANNC_LAYER_DENSE)
+            need = ANNC_MAX(need, annc_sgemm_workspace_floats(ANNC_FUSED_MAX_BLOCK, L->out, rows, 1));
+    }
+    return (need + 15) / 16 * 16;
+}
+
+size_t annc_net_workspace_floats(const annc_net *net, ptrdiff_t rows) {
+    size_t need = (size_t)ANNC_MAX(net->nthreads, 1) * block_ws_floats(net, rows);
     for (int l = 0; l < net->nlayers; l++) {
         const annc_layer *L = &net->layers[l];
         if (L->kind != ANNC_LAYER_DENSE) continue;
@@ -254,8 +268,16 @@ static void add_reg_grad(float *restrict d, const float *restrict w, ptrdiff_t n
     }
 }
 
-/* g (rows x out of the last layer) holds d(loss)/d(output) — or d/d(logits) when fused. */
-static void backward(annc_net *net, const float *x, ptrdiff_t ldx, ptrdiff_t rows) {
+static void fused_dense_update(annc_net *net, const annc_optimizer *opt, annc_layer *L,
+                               const float *in, ptrdiff_t ld_in, const float *g, ptrdiff_t rows);
+static void apply_range(const annc_optimizer *opt, annc_net *net, ptrdiff_t lo, ptrdiff_t hi);
+static void clip_values(float *g, ptrdiff_t n, float v);
+
+/* g (rows x out of the last layer) holds d(loss)/d(output) — or d/d(logits) when fused.
+ * With `opt` (the fused path) each trainable Dense layer's parameters are updated here, right
+ * after their gradient is formed and after the gradient below them has been taken. */
+static void backward(annc_net *net, const annc_optimizer *opt, const float *x, ptrdiff_t ldx,
+                     ptrdiff_t rows) {
     float *g = net->gbuf0, *other = net->gbuf1;
     /* no gradient needs to flow below the first layer with parameters */
     int first = net->nlayers;
@@ -280,18 +302,28 @@ static void backward(annc_net *net, const float *x, ptrdiff_t ldx, ptrdiff_t row
                 else if (L->act != ANNC_ACT_LINEAR)
                     annc_act_backward(L->act, L->act_param, g, g, L->z, L->y, rows * L->out);
             }
-            if (L->trainable) {
+            if (L->trainable && !opt) {
                 annc_sgemm(1, 0, L->in, L->out, rows, 1.0f, in, ld_in, g, L->out, 0.0f, L->dW,
                            L->out, NULL, ANNC_ACT_LINEAR, 0.0f, net->nthreads, net->ws);
                 add_reg_grad(L->dW, L->W, L->in * L->out, L->kernel_l1, L->kernel_l2);
+            }
+            if (L->trainable && L->b) {
+                colsum(L->db, g, rows, L->out);
+                add_reg_grad(L->db, L->b, L->out, L->bias_l1, L->bias_l2);
+            }
+            /* the gradient below uses W as it was in the forward pass: take it before any
+             * update of W */
+            if (need_dx)
+                annc_sgemm(0, 1, rows, L->in, L->out, 1.0f, g, L->out, L->W, L->out, 0.0f, other,
+                           L->in, NULL, ANNC_ACT_LINEAR, 0.0f, net->nthreads, net->ws);
+            if (L->trainable && opt) {
+                fused_dense_update(net, opt, L, in, ld_in, g, rows);
                 if (L->b) {
-                    colsum(L->db, g, rows, L->out);
-                    add_reg_grad(L->db, L->b, L->out, L->bias_l1, L->bias_l2);
+                    if (net->clipvalue > 0.0f) clip_values(L->db, L->out, net->clipvalue);
+                    apply_range(opt, net, L->b - net->params, L->b - net->params + L->out);
                 }
             }
             if (need_dx) {
-                annc_sgemm(0, 1, rows, L->in, L->out, 1.0f, g, L->out, L->W, L->out, 0.0f, other,
-                           L->in, NULL, ANNC_ACT_LINEAR, 0.0f, net->nthreads, net->ws);
                 float *t = g;
                 g = other;
                 other = t;
@@ -362,10 +394,50 @@ static void clip_gradients(annc_net *net) {
             FOR_EACH_GRAD(net, g, n, { scale(g, n, f); })
         }
     } else if (net->clipvalue > 0.0f) {
-        const float v = net->clipvalue;
-        FOR_EACH_GRAD(net, g, n, {
-            for (ptrdiff_t i = 0; i < n; i++) g[i] = g[i] < -v ? -v : (g[i] > v ? v : g[i]);
-        })
+        FOR_EACH_GRAD(net, g, n, { clip_values(g, n, net->clipvalue); })
+    }
+}
+
+static void clip_values(float *g, ptrdiff_t n, float v) {
+    for (ptrdiff_t i = 0; i < n; i++) g[i] = g[i] < -v ? -v : (g[i] > v ? v : g[i]);
+}
+
+/* ---------------------------------------------------------------- fused gradient + update */
+
+/* dW = inᵀ·g and the optimizer update of W, block of rows by block of rows: each block of dW
+ * is consumed by the update while it is still in L1/L2, instead of a whole-matrix write and
+ * a second pass that reads it back. Blocks are independent (element-wise update, one K pass
+ * per element), so the threads take whole blocks and the result does not depend on how many
+ * there are. Only used when no norm-based clipping needs the whole gradient first. */
+static void fused_dense_update(annc_net *net, const annc_optimizer *opt, annc_layer *L,
+                               const float *in, ptrdiff_t ld_in, const float *g, ptrdiff_t rows) {
+    const ptrdiff_t nrow = L->in, out = L->out;
+    int nt = ANNC_MAX(net->nthreads, 1);
+    /* about 128 rows a block, and a multiple of the threads so they share evenly */
+    ptrdiff_t nblk = ANNC_MAX((ptrdiff_t)nt, (nrow + 127) / 128);
+    nblk = (nblk + nt - 1) / nt * nt;
+    ptrdiff_t blk = ((nrow + nblk - 1) / nblk + 7) / 8 * 8;
+    blk = ANNC_MIN(blk, (ptrdiff_t)ANNC_FUSED_MAX_BLOCK);
+    nblk = (nrow + blk - 1) / blk;
+    if ((double)nrow * out * rows < 32768.0) nt = 1; /* too little work to wake a thread */
+    nt = (int)ANNC_MIN((ptrdiff_t)nt, nblk);
+    const size_t wsb = block_ws_floats(net, rows);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (ptrdiff_t b = 0; b < nblk; b++) {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        const ptrdiff_t r0 = b * blk, nr = ANNC_MIN(blk, nrow - r0);
+        float *dW = L->dW + r0 * out;
+        annc_sgemm(1, 0, nr, out, rows, 1.0f, in + r0, ld_in, g, out, 0.0f, dW, out, NULL,
+                   ANNC_ACT_LINEAR, 0.0f, 1, net->ws + (size_t)tid * wsb);
+        add_reg_grad(dW, L->W + r0 * out, nr * out, L->kernel_l1, L->kernel_l2);
+        if (net->clipvalue > 0.0f) clip_values(dW, nr * out, net->clipvalue);
+        const ptrdiff_t lo = (L->W - net->params) + r0 * out;
+        apply_range(opt, net, lo, lo + nr * out);
     }
 }
 
@@ -474,9 +546,16 @@ int annc_train_step(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff_
     activity_penalties(net, batch, 0, batch, batch, &sums[0]);
     add_metrics(net, pred, net->fused, net->tbuf, target_cols, batch, metrics, nmetrics, sums,
                 net->gbuf1);
-    backward(net, net->xbuf, nin, batch);
-    clip_gradients(net);
-    optimizer_update(net, opt);
+    if (net->clipnorm > 0.0f || net->global_clipnorm > 0.0f) {
+        /* norm clipping needs every gradient before any update */
+        backward(net, NULL, net->xbuf, nin, batch);
+        clip_gradients(net);
+        optimizer_update(net, opt);
+    } else {
+        annc_opt_prepare(opt);
+        backward(net, opt, net->xbuf, nin, batch);
+        opt->iterations += 1;
+    }
     return ANNC_OK;
 }
 

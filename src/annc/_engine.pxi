@@ -161,7 +161,7 @@ cdef class Engine:
         self.net.out_features = self.net.layers[nl - 1].out
         self.net.rows = rows
         self.net.nthreads = max(1, nthreads)
-        for name in ("xbuf", "tbuf", "gbuf0", "gbuf1", "loss_rows", "ws"):
+        for name in ("xbuf", "tbuf", "gbuf0", "gbuf1", "loss_rows"):
             arr = buffers.get(name)
             if arr is not None:
                 keep.append(arr)
@@ -170,13 +170,13 @@ cdef class Engine:
         self.net.gbuf0 = _fptr(buffers.get("gbuf0"))
         self.net.gbuf1 = _fptr(buffers.get("gbuf1"))
         self.net.loss_rows = _fptr(buffers.get("loss_rows"))
-        ws = buffers["ws"]
+        # the GEMM workspace: a NumPy array (Python owns memory) sized by the C core's rule
+        self.net.ws_need = annc_net_workspace_floats(&self.net, rows)
+        ws = np.empty(self.net.ws_need + 32, dtype=np.float32)
+        keep.append(ws)
         cdef size_t misalign = (<size_t>_fptr(ws)) % 64
         self.net.ws = _fptr(ws) + ((64 - misalign) % 64) // 4
         self.net.ws_floats = ws.size - 16
-        self.net.ws_need = annc_net_workspace_floats(&self.net, rows)
-        if self.net.ws_floats < self.net.ws_need:
-            raise ValueError("Engine: workspace too small")
         for name in ("params", "grads", "slot0", "slot1", "slot2"):
             arr = slab.get(name)
             if arr is not None:

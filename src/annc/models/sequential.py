@@ -501,7 +501,6 @@ class Sequential(Layer):
             "gbuf0": np.empty(rows * maxw, dtype=np.float32),
             "gbuf1": np.empty(rows * maxw, dtype=np.float32),
             "loss_rows": np.empty(rows, dtype=np.float32),
-            "ws": np.empty(16, dtype=np.float32),
         }
         if training:
             buffers["xbuf"] = np.empty(rows * in_features, dtype=np.float32)
@@ -518,11 +517,6 @@ class Sequential(Layer):
         if training:
             for i, s in enumerate(self._optimizer_slots()):
                 slab[f"slot{i}"] = s
-        need = max([_core.gemm_workspace_floats(m, n_, k, nthreads)
-                    for d in descs if d["kind"] == _KIND_DENSE
-                    for (m, n_, k) in ((rows, d["out"], d["in"]), (d["in"], d["out"], rows),
-                                       (rows, d["in"], d["out"]))] + [16])
-        buffers["ws"] = np.empty(need + 32, dtype=np.float32)
         eng = _core.Engine(descs, in_features, rows, nthreads, buffers, slab, loss_spec,
                            metric_ids)
         self._engines[key] = eng
