@@ -138,7 +138,6 @@ def main(argv=None):
     xtr = (xtr / 255.0).reshape(-1, 784).astype(np.float32)
     xte = (xte / 255.0).reshape(-1, 784).astype(np.float32)
     threads = keras.config.get_num_threads()
-    print(f"annc {keras.__version__}: ", end="")
     keras.show_config()
     print(f"NumPy {np.__version__}: {blas_info()}")
 
@@ -208,9 +207,10 @@ def main(argv=None):
           f"{np_pred32 / annc_pred32:.2f}x |" + tcol(""))
     print(f"| predict 10k rows, one batch (s) | {annc_pred1:.4f} | {np_pred1:.4f} | "
           f"{np_pred1 / annc_pred1:.2f}x |" + tcol(""))
+    np_lat = lat.pop("NumPy forward")
     for name, v in lat.items():
-        print(f"| one-record latency, {name} (µs) | {v:.1f} | {lat['NumPy forward']:.1f} | "
-              f"{lat['NumPy forward'] / v:.2f}x |" + tcol(""))
+        print(f"| one-record latency, {name} vs NumPy forward (µs) | {v:.1f} | {np_lat:.1f} | "
+              f"{np_lat / v:.2f}x |" + tcol(""))
     print()
     print(f"annc epoch times: {[round(t, 3) for t in timer.times]}")
     print(f"NumPy epoch times: {[round(t, 3) for t in np_times]}")
