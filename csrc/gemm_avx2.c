@@ -1,4 +1,4 @@
-/* AVX2+FMA GEMM: the 6 x 16 micro-kernel and the packing routines that feed it.
+/* AVX2+FMA GEMM: the 6 x 16 and 5 x 16 micro-kernels and the packing routines that feed them.
  * Compiled with -mavx2 -mfma and only entered through the dispatch table after CPUID+XGETBV
  * said yes.
  *
@@ -19,6 +19,17 @@
 
 #define AMR 6
 #define ANR 16
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ANNC_NOINLINE __attribute__((noinline))
+#define ANNC_INLINE static inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define ANNC_NOINLINE __declspec(noinline)
+#define ANNC_INLINE static __forceinline
+#else
+#define ANNC_NOINLINE
+#define ANNC_INLINE static inline
+#endif
 
 /* ---------------------------------------------------------------- micro-kernel */
 
@@ -153,7 +164,7 @@ static inline void store_run(float *dst, __m256 v, int n) {
  * (transposed in registers), anything else (no unit stride) through a scratch tile. Out of line so that the
  * kernel itself keeps a small frame. acc[0..5] are the rows' low halves, acc[6..11] the high
  * halves, already scaled by alpha; the arithmetic is the kernel's. */
-static __attribute__((noinline)) void store_tile_other(float *c, ptrdiff_t rsc, ptrdiff_t csc,
+static ANNC_NOINLINE void store_tile_other(float *c, ptrdiff_t rsc, ptrdiff_t csc,
                                                       const __m256 *acc, __m256 vb, int beta_nz,
                                                       int mr, int nr) {
     const __m256 c00 = acc[0], c10 = acc[1], c20 = acc[2], c30 = acc[3], c40 = acc[4], c50 = acc[5];
@@ -223,7 +234,7 @@ static __attribute__((noinline)) void store_tile_other(float *c, ptrdiff_t rsc, 
 /* One tile: C[0:mr, 0:nr] (element (i, j) at c[i * rsc + j * csc]) = alpha * Ap.Bp + beta * C,
  * where column p of Ap is ap[p * lda_p .. p * lda_p + 5] (lda_p = 6 for a packed panel).
  * ab = {alpha, beta}: passed in memory so that no scalar stays live across the K loop. */
-static inline __attribute__((always_inline)) void
+ANNC_INLINE void
 tile_6x16(ptrdiff_t k, const float *restrict ap, const float *restrict bp, ptrdiff_t lda_p,
           float *restrict c, ptrdiff_t rsc, ptrdiff_t csc, const float *ab, int mr, int nr) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
@@ -347,7 +358,7 @@ static inline void store_ct8_5(float *c, ptrdiff_t csc, const __m256 *r) {
 /* The five-row tile: for a side of 10 (the 10-class output layer) six-row panels would pad to
  * 12 and waste a sixth of the FMAs; 10 accumulators, otherwise the six-row kernel exactly,
  * with the same per-element arithmetic. */
-static inline __attribute__((always_inline)) void
+ANNC_INLINE void
 tile_5x16(ptrdiff_t k, const float *restrict ap, const float *restrict bp, ptrdiff_t lda_p,
           float *restrict c, ptrdiff_t rsc, ptrdiff_t csc, const float *ab, int mr, int nr) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
