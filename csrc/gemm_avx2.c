@@ -165,8 +165,8 @@ static inline void store_run(float *dst, __m256 v, int n) {
  * kernel itself keeps a small frame. acc[0..5] are the rows' low halves, acc[6..11] the high
  * halves, already scaled by alpha; the arithmetic is the kernel's. */
 static ANNC_NOINLINE void store_tile_other(float *c, ptrdiff_t rsc, ptrdiff_t csc,
-                                                      const __m256 *acc, __m256 vb, int beta_nz,
-                                                      int mr, int nr) {
+                                          const __m256 *acc, __m256 vb, int beta_nz, int mr,
+                                          int nr) {
     const __m256 c00 = acc[0], c10 = acc[1], c20 = acc[2], c30 = acc[3], c40 = acc[4], c50 = acc[5];
     const __m256 c01 = acc[6], c11 = acc[7], c21 = acc[8], c31 = acc[9], c41 = acc[10], c51 = acc[11];
     if (csc == 1) {
