@@ -1,4 +1,4 @@
-/* AVX2+FMA GEMM: the 6 x 16 micro-kernel and the packing routines that feed it.
+/* AVX2+FMA GEMM: the 6 x 16 and 5 x 16 micro-kernels and the packing routines that feed them.
  * Compiled with -mavx2 -mfma and only entered through the dispatch table after CPUID+XGETBV
  * said yes.
  *
@@ -19,6 +19,17 @@
 
 #define AMR 6
 #define ANR 16
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ANNC_NOINLINE __attribute__((noinline))
+#define ANNC_INLINE static inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define ANNC_NOINLINE __declspec(noinline)
+#define ANNC_INLINE static __forceinline
+#else
+#define ANNC_NOINLINE
+#define ANNC_INLINE static inline
+#endif
 
 /* ---------------------------------------------------------------- micro-kernel */
 
@@ -136,13 +147,26 @@ static inline void store_ct8(float *c, ptrdiff_t csc, const __m256 *r) {
     _mm_storeh_pi((__m64 *)(c + 7 * csc + 4), u1h);
 }
 
+/* The first n (1..6) lanes of v to dst, with plain stores (masked stores are slow on AMD). */
+static inline void store_run(float *dst, __m256 v, int n) {
+    const __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    switch (n) {
+    case 6: _mm_storeu_ps(dst, lo); _mm_storel_pi((__m64 *)(dst + 4), hi); break;
+    case 5: _mm_storeu_ps(dst, lo); _mm_store_ss(dst + 4, hi); break;
+    case 4: _mm_storeu_ps(dst, lo); break;
+    case 3: _mm_storel_pi((__m64 *)dst, lo); _mm_store_ss(dst + 2, _mm_movehl_ps(lo, lo)); break;
+    case 2: _mm_storel_pi((__m64 *)dst, lo); break;
+    default: _mm_store_ss(dst, lo); break;
+    }
+}
+
 /* Every tile store but the two common full ones: C edges (masked), C^T with beta or partial
- * (transposed in registers), anything else through a scratch tile. Out of line so that the
+ * (transposed in registers), anything else (no unit stride) through a scratch tile. Out of line so that the
  * kernel itself keeps a small frame. acc[0..5] are the rows' low halves, acc[6..11] the high
  * halves, already scaled by alpha; the arithmetic is the kernel's. */
-static __attribute__((noinline)) void store_tile_other(float *c, ptrdiff_t rsc, ptrdiff_t csc,
-                                                      const __m256 *acc, __m256 vb, int beta_nz,
-                                                      int mr, int nr) {
+static ANNC_NOINLINE void store_tile_other(float *c, ptrdiff_t rsc, ptrdiff_t csc,
+                                          const __m256 *acc, __m256 vb, int beta_nz, int mr,
+                                          int nr) {
     const __m256 c00 = acc[0], c10 = acc[1], c20 = acc[2], c30 = acc[3], c40 = acc[4], c50 = acc[5];
     const __m256 c01 = acc[6], c11 = acc[7], c21 = acc[8], c31 = acc[9], c41 = acc[10], c51 = acc[11];
     if (csc == 1) {
@@ -163,9 +187,10 @@ static __attribute__((noinline)) void store_tile_other(float *c, ptrdiff_t rsc, 
         }
         return;
     }
-    if (rsc == 1 && mr == AMR) {
-        /* the driver computes C^T: tile column j is a run of six floats of the caller's row;
-         * transpose in registers (two zero rows pad 6 x 8 to 8 x 8) and store runs */
+    if (rsc == 1) {
+        /* the driver computes C^T: tile column j is a run of mr floats of the caller's row j;
+         * transpose in registers (zero rows pad mr x 8 to 8 x 8) and store runs */
+        const __m256i mm = lane_mask(mr);
         for (int h = 0; h < 2 && h * 8 < nr; h++) {
             __m256 r[8];
             if (h == 0) {
@@ -173,20 +198,18 @@ static __attribute__((noinline)) void store_tile_other(float *c, ptrdiff_t rsc, 
             } else {
                 r[0] = c01; r[1] = c11; r[2] = c21; r[3] = c31; r[4] = c41; r[5] = c51;
             }
-            if (!beta_nz && nr - h * 8 >= 8) {
+            if (mr == AMR && !beta_nz && nr - h * 8 >= 8) {
                 store_ct8(c + h * 8 * csc, csc, r);
                 continue;
             }
-            r[6] = r[7] = _mm256_setzero_ps();
+            for (int i = mr; i < 8; i++) r[i] = _mm256_setzero_ps();
             transpose8(r);
             const int nq = ANNC_MIN(8, nr - h * 8);
-            const __m256i m6 = lane_mask(AMR);
             for (int q = 0; q < nq; q++) {
                 float *cq = c + (h * 8 + q) * csc;
                 __m256 v = r[q];
-                if (beta_nz) v = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cq, m6), v);
-                _mm_storeu_ps(cq, _mm256_castps256_ps128(v));
-                _mm_storel_pi((__m64 *)(cq + 4), _mm256_extractf128_ps(v, 1));
+                if (beta_nz) v = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cq, mm), v);
+                store_run(cq, v, mr);
             }
         }
         return;
@@ -211,7 +234,7 @@ static __attribute__((noinline)) void store_tile_other(float *c, ptrdiff_t rsc, 
 /* One tile: C[0:mr, 0:nr] (element (i, j) at c[i * rsc + j * csc]) = alpha * Ap.Bp + beta * C,
  * where column p of Ap is ap[p * lda_p .. p * lda_p + 5] (lda_p = 6 for a packed panel).
  * ab = {alpha, beta}: passed in memory so that no scalar stays live across the K loop. */
-static inline __attribute__((always_inline)) void
+ANNC_INLINE void
 tile_6x16(ptrdiff_t k, const float *restrict ap, const float *restrict bp, ptrdiff_t lda_p,
           float *restrict c, ptrdiff_t rsc, ptrdiff_t csc, const float *ab, int mr, int nr) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
@@ -335,7 +358,7 @@ static inline void store_ct8_5(float *c, ptrdiff_t csc, const __m256 *r) {
 /* The five-row tile: for a side of 10 (the 10-class output layer) six-row panels would pad to
  * 12 and waste a sixth of the FMAs; 10 accumulators, otherwise the six-row kernel exactly,
  * with the same per-element arithmetic. */
-static inline __attribute__((always_inline)) void
+ANNC_INLINE void
 tile_5x16(ptrdiff_t k, const float *restrict ap, const float *restrict bp, ptrdiff_t lda_p,
           float *restrict c, ptrdiff_t rsc, ptrdiff_t csc, const float *ab, int mr, int nr) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
