@@ -480,3 +480,26 @@ def test_gradient_clipping_in_executor_matches_keras_rules(clip):
     assert any(not np.allclose(r, w) for r, w in zip(raw, want))  # clipping was active
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-7)
+
+
+def test_layers_shared_between_models_share_current_weights():
+    x, y = _data(64)
+    base = keras.layers.Dense(8, activation="relu", input_shape=(6,))
+    m1 = keras.Sequential([base, keras.layers.Dense(3, activation="softmax")])
+    m1.compile(loss="sparse_categorical_crossentropy")
+    m1.fit(x, y, epochs=1, verbose=0)
+    m2 = keras.Sequential([base, keras.layers.Dense(2, activation="softmax")])  # transfer
+    m2.compile(loss="sparse_categorical_crossentropy")
+    before = base.get_weights()[0].copy()
+    m2.fit(x, y % 2, epochs=2, verbose=0)
+    after = base.get_weights()[0]
+    assert not np.array_equal(before, after)
+    # m1 now sees the shared layer's trained weights, as in Keras
+    w1 = m1.get_weights()
+    np.testing.assert_array_equal(w1[0], after)
+    h = np.maximum(x @ w1[0] + w1[1], 0) @ w1[2] + w1[3]
+    ref = np.exp(h - h.max(1, keepdims=True))
+    ref /= ref.sum(1, keepdims=True)
+    np.testing.assert_allclose(m1.predict(x, verbose=0), ref, rtol=1e-5, atol=1e-6)
+    m1.fit(x, y, epochs=1, verbose=0)  # and trains them in turn
+    assert not np.array_equal(base.get_weights()[0], after)

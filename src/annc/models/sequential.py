@@ -27,6 +27,7 @@ _ACT_LINEAR, _ACT_SIGMOID, _ACT_SOFTMAX = 0, 2, 4
 _LOSS_SPARSE_CCE, _LOSS_CCE, _LOSS_BCE = 0, 1, 2
 _PREDICT_ROWS = 256          # rows per executor chunk in predict/evaluate/model(x)
 _CHUNK_SECONDS = 0.05        # wall time between callback calls when no batch hooks are needed
+_slab_generation = 0         # bumped whenever a model moves weights into a new slab
 
 
 class _Compiled:
@@ -49,6 +50,7 @@ class Sequential(Layer):
         self._input_layer: InputLayer | None = None
         self._compiled: _Compiled | None = None
         self._slab: dict[str, np.ndarray] | None = None
+        self._slab_gen = 0
         self._opt_state: tuple | None = None     # (optimizer, [slot arrays])
         self._engines: dict = {}
         self._batch_sums: np.ndarray | None = None
@@ -173,6 +175,9 @@ class Sequential(Layer):
     def _make_slab(self) -> None:
         """Move every weight into one contiguous parameter slab (kernel then bias per layer),
         so gradients and optimizer slots are slabs of the same layout."""
+        global _slab_generation
+        _slab_generation += 1
+        self._slab_gen = _slab_generation
         variables = self.weights
         total = sum(v.size for v in variables)
         params = np.zeros(max(total, 1), dtype=np.float32)
@@ -488,7 +493,20 @@ class Sequential(Layer):
                   params.__array_interface__["data"][0]) // 4
         return self._slab["grads"][offset:offset + var.size]
 
+    def _own_slab(self) -> None:
+        """Layers shared with another model (transfer learning) have their weights moved into
+        whichever model built its slab last; take them back, values and all, before running,
+        so both models always compute with the same, current weights."""
+        if self._slab is None or self._slab_gen == _slab_generation:
+            return
+        params = self._slab["params"]
+        if any(v.value.base is not params for v in self.weights):
+            self._make_slab()
+        else:
+            self._slab_gen = _slab_generation
+
     def _engine(self, rows: int, training: bool):
+        self._own_slab()
         key = (rows, training, config.get_num_threads())
         eng = self._engines.get(key)
         if eng is not None:
