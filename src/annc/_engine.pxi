@@ -2,6 +2,9 @@
 # setup from NumPy arrays that Python owns, then driven with scalars only.
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
+from cpython.pythread cimport (PyThread_type_lock, PyThread_allocate_lock, PyThread_free_lock,
+                               PyThread_acquire_lock, PyThread_release_lock, WAIT_LOCK,
+                               NOWAIT_LOCK)
 
 cdef extern from "annc.h" nogil:
     enum:
@@ -108,13 +111,20 @@ cdef class Engine:
     cdef Py_ssize_t target_cols
     cdef const int64_t *perm
     cdef object _keep_bound
+    # the layer buffers are per engine: calls from several Python threads take turns
+    cdef PyThread_type_lock lock
 
     def __cinit__(self):
         self.net.layers = NULL
         self._keep = []
+        self.lock = PyThread_allocate_lock()
+        if self.lock == NULL:
+            raise MemoryError()
 
     def __dealloc__(self):
         free(self.net.layers)
+        if self.lock != NULL:
+            PyThread_free_lock(self.lock)
 
     def __init__(self, list layers, Py_ssize_t in_features, Py_ssize_t rows, int nthreads,
                  dict buffers, dict slab, loss=None, metrics=()):
@@ -261,6 +271,7 @@ cdef class Engine:
         if batch_size < 1 or min(batch_size, self.nrows) > self.net.rows:
             raise ValueError("run_steps: batch larger than the engine's buffers")
         with nogil:
+            PyThread_acquire_lock(self.lock, WAIT_LOCK)
             for s in range(nsteps):
                 start = (first_step + s) * batch_size
                 if start >= self.nrows:
@@ -276,6 +287,7 @@ cdef class Engine:
                 if st != 0:
                     break
                 seen += b
+            PyThread_release_lock(self.lock)
         if st != 0:
             raise RuntimeError(f"annc_train_step failed with status {st}")
         return seen
@@ -293,8 +305,10 @@ cdef class Engine:
         if batch_size < 1 or sums.shape[0] < 1 + self.nmetrics:
             raise ValueError("Engine.evaluate: bad batch size or sums")
         with nogil:
+            PyThread_acquire_lock(self.lock, WAIT_LOCK)
             st = annc_evaluate(&self.net, &xv[0, 0], xv.shape[1], t, tc, n, batch_size,
                                self.metrics, self.nmetrics, &sums[0])
+            PyThread_release_lock(self.lock)
         if st != 0:
             raise RuntimeError(f"annc_evaluate failed with status {st}")
 
@@ -316,12 +330,15 @@ cdef class Engine:
             return out
         xp = <const float *>cnp.PyArray_DATA(<cnp.ndarray>x)
         op = <float *>cnp.PyArray_DATA(<cnp.ndarray>out)
-        if n <= 4:
+        if n <= 4 and PyThread_acquire_lock(self.lock, NOWAIT_LOCK):
             # a few microseconds of work: releasing the GIL would cost more than it frees
             st = annc_predict(&self.net, op, xp, self.net.in_features, n)
+            PyThread_release_lock(self.lock)
         else:
             with nogil:
+                PyThread_acquire_lock(self.lock, WAIT_LOCK)
                 st = annc_predict(&self.net, op, xp, self.net.in_features, n)
+                PyThread_release_lock(self.lock)
         if st != 0:
             raise RuntimeError(f"annc_predict failed with status {st}")
         return out

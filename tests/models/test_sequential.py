@@ -503,3 +503,27 @@ def test_layers_shared_between_models_share_current_weights():
     np.testing.assert_allclose(m1.predict(x, verbose=0), ref, rtol=1e-5, atol=1e-6)
     m1.fit(x, y, epochs=1, verbose=0)  # and trains them in turn
     assert not np.array_equal(base.get_weights()[0], after)
+
+
+def test_concurrent_predict_from_python_threads():
+    import threading
+
+    rng = np.random.default_rng(2)
+    model = keras.Sequential([keras.layers.Dense(64, activation="relu", input_shape=(32,)),
+                              keras.layers.Dense(5, activation="softmax")])
+    inputs = [rng.standard_normal((n, 32)).astype(np.float32) for n in (1, 3, 50, 300, 700)]
+    expected = [model.predict(a, verbose=0) for a in inputs]
+    errors = []
+
+    def worker(k):
+        for i in range(40):
+            j = (k + i) % len(inputs)
+            if not np.array_equal(model.predict(inputs[j], verbose=0), expected[j]):
+                errors.append(j)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
