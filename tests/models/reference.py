@@ -78,27 +78,20 @@ def network_loss(layers, params, x, y, loss, from_logits=False):
 
 
 def numeric_grads(layers, params, x, y, loss, from_logits=False, h=1e-6):
-    grads = []
-    for W, b in params:
-        gW = np.zeros_like(W)
-        for idx in np.ndindex(W.shape):
-            old = W[idx]
-            W[idx] = old + h
+    """Central differences of network_loss for every parameter array (None stays None)."""
+
+    def grad(arr):
+        if arr is None:
+            return None
+        out = np.zeros_like(arr)
+        for idx in np.ndindex(arr.shape):
+            old = arr[idx]
+            arr[idx] = old + h
             fp = network_loss(layers, params, x, y, loss, from_logits)
-            W[idx] = old - h
+            arr[idx] = old - h
             fm = network_loss(layers, params, x, y, loss, from_logits)
-            W[idx] = old
-            gW[idx] = (fp - fm) / (2 * h)
-        gb = None
-        if b is not None:
-            gb = np.zeros_like(b)
-            for i in range(b.shape[0]):
-                old = b[i]
-                b[i] = old + h
-                fp = network_loss(layers, params, x, y, loss, from_logits)
-                b[i] = old - h
-                fm = network_loss(layers, params, x, y, loss, from_logits)
-                b[i] = old
-                gb[i] = (fp - fm) / (2 * h)
-        grads.append((gW, gb))
-    return grads
+            arr[idx] = old
+            out[idx] = (fp - fm) / (2 * h)
+        return out
+
+    return [(grad(W), grad(b)) for W, b in params]
