@@ -31,13 +31,12 @@ _slab_generation = 0         # bumped whenever a model moves weights into a new 
 
 
 class _Compiled:
-    """What compile() resolved: loss, metrics and their executor ids."""
+    """What compile() resolved: the optimizer, the loss object and the metric identifiers."""
 
-    def __init__(self, optimizer, loss, metric_objs: list, metric_names: list[str]):
+    def __init__(self, optimizer, loss, metrics: list):
         self.optimizer = optimizer
         self.loss = loss
-        self.metrics = metric_objs
-        self.metric_names = metric_names
+        self.metrics = metrics
 
 
 class Sequential(Layer):
@@ -221,7 +220,7 @@ class Sequential(Layer):
         for m in metrics:  # unknown names fail here, not at the first fit
             if not (isinstance(m, str) and m.lower() in metrics_module.ACCURACY_NAMES):
                 metrics_module.get(m)
-        self._compiled = _Compiled(opt, loss_obj, metrics, [])
+        self._compiled = _Compiled(opt, loss_obj, metrics)
         self.optimizer = opt
         self.loss = loss
         self._engines.clear()
@@ -687,7 +686,7 @@ class Sequential(Layer):
         eng = self._engine(rows, True)
         opt = compiled.optimizer
         names = ["loss"] + [name for name, _ in self._resolved_metrics()]
-        seeds = annc_random.SeedGenerator() if hasattr(annc_random, "SeedGenerator") else None
+        seeds = annc_random.SeedGenerator()  # shuffling and dropout, from the global seed
         self._set_optimizer(eng, opt)
         sums = np.zeros(len(names), dtype=np.float64)
         logs: dict = {}
@@ -697,7 +696,7 @@ class Sequential(Layer):
                 cbs.on_epoch_begin(epoch)
                 perm = (annc_random.permutation(n, seed=seeds) if shuffle
                         else np.arange(n, dtype=np.int64))
-                key, counter = seeds.next() if seeds is not None else (0, 0)
+                key, counter = seeds.next()
                 eng.bind(x, y, perm)
                 sums[:] = 0.0
                 seen = 0
