@@ -544,28 +544,26 @@ void annc_softmax_forward_avx2(float *y, ptrdiff_t ldy, const float *x, ptrdiff_
         if (j < cols)
             vm = _mm256_max_ps(vm, vsel(_mm256_castsi256_ps(mk), _mm256_maskload_ps(xr + j, mk), ninf));
         const __m256 nmx = vset(-hmax(vm));
-        __m256 vs = _mm256_setzero_ps();
+        __m256 vs = _mm256_setzero_ps(), et = vs;
         for (j = 0; j < full; j += 8) {
             const __m256 e = exp_shifted(_mm256_loadu_ps(xr + j), nmx);
             _mm256_storeu_ps(yr + j, e);
             vs = _mm256_add_ps(vs, e);
         }
-        if (j < cols) {
-            const __m256 e = exp_shifted(_mm256_maskload_ps(xr + j, mk), nmx);
-            _mm256_maskstore_ps(yr + j, mk, e);
-            vs = _mm256_add_ps(vs, _mm256_and_ps(_mm256_castsi256_ps(mk), e));
+        if (j < cols) { /* kept in a register until scaled: one masked store */
+            et = _mm256_and_ps(_mm256_castsi256_ps(mk),
+                               exp_shifted(_mm256_maskload_ps(xr + j, mk), nmx));
+            vs = _mm256_add_ps(vs, et);
         }
         const __m256 inv = vset(1.0f / hsum(vs));
         for (j = 0; j < full; j += 8) _mm256_storeu_ps(yr + j, _mm256_mul_ps(_mm256_loadu_ps(yr + j), inv));
-        if (j < cols)
-            _mm256_maskstore_ps(yr + j, mk, _mm256_mul_ps(_mm256_maskload_ps(yr + j, mk), inv));
+        if (j < cols) _mm256_maskstore_ps(yr + j, mk, _mm256_mul_ps(et, inv));
     }
 }
 
 void annc_softmax_backward_avx2(float *dx, const float *dy, const float *y, ptrdiff_t rows,
                                 ptrdiff_t cols) {
     const ptrdiff_t full = cols & ~(ptrdiff_t)7;
-    const __m256i mk = tail_mask(cols - full);
     for (ptrdiff_t r = 0; r < rows; r++) {
         const float *dyr = dy + r * cols, *yr = y + r * cols;
         float *dxr = dx + r * cols;
@@ -573,17 +571,15 @@ void annc_softmax_backward_avx2(float *dx, const float *dy, const float *y, ptrd
         ptrdiff_t j = 0;
         for (; j < full; j += 8)
             vd = _mm256_fmadd_ps(_mm256_loadu_ps(dyr + j), _mm256_loadu_ps(yr + j), vd);
-        if (j < cols)
-            vd = _mm256_fmadd_ps(_mm256_maskload_ps(dyr + j, mk), _mm256_maskload_ps(yr + j, mk), vd);
-        const __m256 dot = vset(hsum(vd));
+        /* the tail in scalar code: rows are whole here, so an element always takes the same
+         * path; masked loads and stores cost more than a few scalar ones */
+        float dsum = hsum(vd);
+        for (; j < cols; j++) dsum += dyr[j] * yr[j];
+        const __m256 dot = vset(dsum);
         for (j = 0; j < full; j += 8) {
             const __m256 yv = _mm256_loadu_ps(yr + j);
             _mm256_storeu_ps(dxr + j, _mm256_mul_ps(yv, _mm256_sub_ps(_mm256_loadu_ps(dyr + j), dot)));
         }
-        if (j < cols) {
-            const __m256 yv = _mm256_maskload_ps(yr + j, mk);
-            _mm256_maskstore_ps(dxr + j, mk,
-                                _mm256_mul_ps(yv, _mm256_sub_ps(_mm256_maskload_ps(dyr + j, mk), dot)));
-        }
+        for (; j < cols; j++) dxr[j] = yr[j] * (dyr[j] - dsum);
     }
 }

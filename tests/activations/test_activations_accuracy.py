@@ -311,3 +311,22 @@ def test_generic_kernels_in_subprocess(tmp_path):
         assert not bad.any(), f"{name} backward at x={x[bad][:5]}: {dx[bad][:5]} vs {ref_dx[bad][:5]}"
     np.testing.assert_allclose(np.load(tmp_path / "sm.npy"), _softmax_ref(xs), rtol=1e-6,
                                atol=1e-30)
+
+
+@pytest.mark.parametrize("act", [2, 3, 9, 10, 12])
+@pytest.mark.parametrize("n", [7, 37, 100])
+def test_gemm_epilogue_is_the_standalone_kernel(act, n):
+    """The GEMM applies the activation per tile row, with tile widths that depend on the thread
+    split: the result must be bit-identical to the activation of the plain product, for any
+    thread count."""
+    rng = np.random.default_rng(n)
+    a = rng.normal(size=(33, 300)).astype(F32)
+    b = (rng.normal(size=(300, n)) * 0.2).astype(F32)
+    bias = rng.normal(size=n).astype(F32)
+    plain = np.empty((33, n), F32)
+    _core.sgemm(a, b, plain, False, False, 1.0, 0.0, 1, bias=bias, act=0)
+    want = _core.act_forward(act, 0.0, plain)
+    for threads in (1, 2):
+        c = np.empty((33, n), F32)
+        _core.sgemm(a, b, c, False, False, 1.0, 0.0, threads, bias=bias, act=act)
+        np.testing.assert_array_equal(c, want)
