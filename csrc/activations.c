@@ -1,6 +1,10 @@
 /* Element-wise activations and their derivatives, plus the row-wise softmax.
  * Formulas follow Keras 3 (keras/src/activations): elu alpha, leaky_relu negative_slope,
- * selu's constants, gelu exact by default. */
+ * selu's constants, gelu exact by default.
+ *
+ * These are the portable kernels. With AVX2+FMA the public functions hand over to
+ * activations_avx2.c: libm's scalar expf/tanhf/erff cost 10-30 ns an element, more than the
+ * GEMM whose epilogue calls them. */
 #include <math.h>
 #include <string.h>
 
@@ -46,6 +50,12 @@ int annc_act_backward_needs_input(int act) {
 
 void annc_act_forward(int act, float param, float *y, const float *x, ptrdiff_t n) {
     ptrdiff_t i;
+#ifdef ANNC_HAVE_AVX2_KERNELS
+    if (annc_isa() == ANNC_ISA_AVX2) {
+        annc_act_forward_avx2(act, param, y, x, n);
+        return;
+    }
+#endif
     switch (act) {
     case ANNC_ACT_LINEAR:
         if (y != x) memmove(y, x, sizeof(float) * (size_t)n);
@@ -96,6 +106,12 @@ void annc_act_forward(int act, float param, float *y, const float *x, ptrdiff_t 
 void annc_act_backward(int act, float param, float *dx, const float *dy, const float *x,
                        const float *y, ptrdiff_t n) {
     ptrdiff_t i;
+#ifdef ANNC_HAVE_AVX2_KERNELS
+    if (annc_isa() == ANNC_ISA_AVX2) {
+        annc_act_backward_avx2(act, param, dx, dy, x, y, n);
+        return;
+    }
+#endif
     switch (act) {
     case ANNC_ACT_LINEAR:
         if (dx != dy) memmove(dx, dy, sizeof(float) * (size_t)n);
@@ -158,6 +174,12 @@ void annc_act_backward(int act, float param, float *dx, const float *dy, const f
 
 void annc_softmax_forward(float *y, ptrdiff_t ldy, const float *x, ptrdiff_t ldx,
                           ptrdiff_t rows, ptrdiff_t cols) {
+#ifdef ANNC_HAVE_AVX2_KERNELS
+    if (annc_isa() == ANNC_ISA_AVX2) {
+        annc_softmax_forward_avx2(y, ldy, x, ldx, rows, cols);
+        return;
+    }
+#endif
     for (ptrdiff_t r = 0; r < rows; r++) {
         const float *xr = x + r * ldx;
         float *yr = y + r * ldy;
@@ -175,6 +197,12 @@ void annc_softmax_forward(float *y, ptrdiff_t ldy, const float *x, ptrdiff_t ldx
 
 void annc_softmax_backward(float *dx, const float *dy, const float *y, ptrdiff_t rows,
                            ptrdiff_t cols) {
+#ifdef ANNC_HAVE_AVX2_KERNELS
+    if (annc_isa() == ANNC_ISA_AVX2) {
+        annc_softmax_backward_avx2(dx, dy, y, rows, cols);
+        return;
+    }
+#endif
     for (ptrdiff_t r = 0; r < rows; r++) {
         const float *dyr = dy + r * cols, *yr = y + r * cols;
         float *dxr = dx + r * cols;

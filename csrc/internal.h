@@ -47,6 +47,18 @@ void annc_kernels_generic(annc_kernels *t);
 void annc_kernels_avx2(annc_kernels *t);
 #endif
 
+/* The AVX2+FMA activations (activations_avx2.c), same contracts as the annc.h functions;
+ * activations.c enters them after the run-time ISA check. */
+#ifdef ANNC_HAVE_AVX2_KERNELS
+void annc_act_forward_avx2(int act, float param, float *y, const float *x, ptrdiff_t n);
+void annc_act_backward_avx2(int act, float param, float *dx, const float *dy, const float *x,
+                            const float *y, ptrdiff_t n);
+void annc_softmax_forward_avx2(float *y, ptrdiff_t ldy, const float *x, ptrdiff_t ldx,
+                               ptrdiff_t rows, ptrdiff_t cols);
+void annc_softmax_backward_avx2(float *dx, const float *dy, const float *y, ptrdiff_t rows,
+                                ptrdiff_t cols);
+#endif
+
 /* Aligned allocation for workspaces the caller did not provide. */
 void *annc_aligned_alloc(size_t bytes);
 void annc_aligned_free(void *p);
