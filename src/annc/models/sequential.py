@@ -25,7 +25,7 @@ _F32 = np.dtype(np.float32)
 _KIND_DENSE, _KIND_ACTIVATION, _KIND_DROPOUT = 0, 1, 2
 _ACT_LINEAR, _ACT_SIGMOID, _ACT_SOFTMAX = 0, 2, 4
 _LOSS_SPARSE_CCE, _LOSS_CCE, _LOSS_BCE = 0, 1, 2
-_PREDICT_ROWS = 256          # rows per executor chunk in predict/evaluate/model(x)
+_PREDICT_ROWS = 1024         # rows per executor chunk in predict/evaluate/model(x)
 _CHUNK_SECONDS = 0.05        # wall time between callback calls when no batch hooks are needed
 _slab_generation = 0         # bumped whenever a model moves weights into a new slab
 
@@ -515,8 +515,9 @@ class Sequential(Layer):
         nthreads = config.get_num_threads()
         out_dim = descs[-1]["out"]
         buffers = {
-            "gbuf0": np.empty(rows * maxw, dtype=np.float32),
-            "gbuf1": np.empty(rows * maxw, dtype=np.float32),
+            # gradients need the widest layer; inference only scratch for metric values
+            "gbuf0": np.empty(rows * (maxw if training else out_dim), dtype=np.float32),
+            "gbuf1": np.empty(rows * (maxw if training else out_dim), dtype=np.float32),
             "loss_rows": np.empty(rows, dtype=np.float32),
         }
         if training:
