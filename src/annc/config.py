@@ -59,11 +59,17 @@ def set_num_threads(n: int) -> None:
     _num_threads = n
 
 
+#: bumped in a forked child, so objects cached per process (executor engines and their locks)
+#: are rebuilt there rather than inherited in whatever state another thread left them
+fork_generation = 0
+
+
 def _after_fork_in_child() -> None:
     # A forked child must never hang: GNU libgomp's thread pool does not survive fork(), so the
     # child runs single-threaded unless it explicitly asks for more.
-    global _num_threads
+    global _num_threads, fork_generation
     _num_threads = 1
+    fork_generation += 1
 
 
 if hasattr(os, "register_at_fork"):

@@ -527,3 +527,45 @@ def test_concurrent_predict_from_python_threads():
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_validation_freq_int_and_list():
+    x, y = _data(80)
+    model = _compiled(metrics=["accuracy"])
+    seen = []
+    cb = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: seen.append("val_loss" in logs))
+    model.fit(x, y, epochs=4, validation_split=0.25, validation_freq=2, verbose=0,
+              callbacks=[cb])
+    assert seen == [False, True, False, True]
+    seen.clear()
+    model.fit(x, y, epochs=4, validation_split=0.25, validation_freq=[1, 4], verbose=0,
+              callbacks=[cb])
+    assert seen == [True, False, False, True]
+
+
+_FORK_STATE = {}
+
+
+def _predict_in_child(queue):
+    model, x = _FORK_STATE["model"], _FORK_STATE["x"]
+    queue.put(model.predict(x, verbose=0))
+
+
+def test_predict_in_forked_child():
+    import multiprocessing as mp
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    x, _ = _data(300)
+    model = _compiled()
+    expected = model.predict(x, verbose=0)  # the parent has used its engine and threads
+    _FORK_STATE.update(model=model, x=x)
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_predict_in_child, args=(queue,))
+    child.start()
+    got = queue.get(timeout=60)
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    np.testing.assert_allclose(got, expected, rtol=1e-6)

@@ -506,7 +506,7 @@ class Sequential(Layer):
 
     def _engine(self, rows: int, training: bool):
         self._own_slab()
-        key = (rows, training, config.get_num_threads())
+        key = (rows, training, config.get_num_threads(), config.fork_generation)
         eng = self._engines.get(key)
         if eng is not None:
             return eng
@@ -723,7 +723,7 @@ class Sequential(Layer):
                     if self.stop_training:
                         break
                 epoch_logs = dict(logs)
-                if val is not None and (epoch + 1) % validation_freq == 0:
+                if val is not None and self._validate_now(epoch, validation_freq):
                     vlogs = self._evaluate_arrays(*val, validation_batch_size or batch_size)
                     epoch_logs.update({f"val_{k}": v for k, v in vlogs.items()})
                 cbs.on_epoch_end(epoch, self._sorted_logs(epoch_logs))
@@ -733,6 +733,13 @@ class Sequential(Layer):
             self._sync_optimizer(eng, opt)
         cbs.on_train_end(self._sorted_logs(logs) if logs else None)
         return self.history
+
+    @staticmethod
+    def _validate_now(epoch: int, validation_freq) -> bool:
+        """Keras's validation_freq: every N epochs, or the listed (1-based) epochs."""
+        if isinstance(validation_freq, (list, tuple, set, range)):
+            return epoch + 1 in validation_freq
+        return (epoch + 1) % int(validation_freq) == 0
 
     @staticmethod
     def _set_optimizer(eng, opt) -> None:
