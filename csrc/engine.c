@@ -1,13 +1,16 @@
 /* The training-step executor: one call runs a whole step of a Sequential network.
  *
- *   gather -> forward (GEMM + fused bias/activation per Dense) -> loss (fused with the last
- *   softmax/sigmoid when possible) -> backward (dW = Aᵀ·dZ, db = colsum dZ, dA = dZ·Wᵀ)
- *   -> regularisation -> one optimizer pass over the parameter slab.
+ *   gather (the next batch prefetched) -> forward (GEMM + fused bias/activation per Dense)
+ *   -> loss (fused with the last softmax/sigmoid when possible) -> backward (dA = dZ·Wᵀ,
+ *   db = colsum dZ, then dW = Aᵀ·dZ and the optimizer update of W fused block by block)
+ *   -> regularisation and Keras's gradient clipping along the way.
+ * Norm-based clipping needs every gradient before any update, so with it the gradients are
+ * formed first and the optimizer makes one pass over the parameter slab afterwards.
  *
  * Every buffer belongs to the caller (Python), sized once per fit; nothing is allocated here.
- * Parallelism lives inside the GEMMs (over output blocks) and in the optimizer pass (over
- * disjoint element ranges); reductions (bias gradients, loss and metric sums) run in a fixed
- * order on one thread, so a step's result does not depend on the thread count.
+ * Parallelism lives inside the GEMMs (over output blocks) and in the fused update (over
+ * blocks of rows of W); reductions (bias gradients, loss and metric sums, clipping norms) run
+ * in a fixed order on one thread, so a step's result does not depend on the thread count.
  */
 #include <math.h>
 #include <string.h>
