@@ -14,6 +14,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .._serialization import class_and_config, serialize_object
+
 from .. import random as _random
 
 __all__ = [
@@ -350,8 +352,7 @@ def serialize(initializer: Any) -> Any:
     """A Keras-style config dict for an Initializer; a plain callable gives its name."""
     if not isinstance(initializer, Initializer):
         return getattr(initializer, "__name__", None)
-    return {"module": "keras.initializers", "class_name": type(initializer).__name__,
-            "config": initializer.get_config(), "registered_name": None}
+    return serialize_object(initializer, "keras.initializers")
 
 
 def deserialize(config: Any, custom_objects: Optional[Dict[str, Any]] = None) -> Initializer:
@@ -359,10 +360,5 @@ def deserialize(config: Any, custom_objects: Optional[Dict[str, Any]] = None) ->
     if isinstance(config, str):
         cls = custom_objects.get(config)
         return cls() if cls is not None else get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Could not interpret initializer config: {config!r}")
-    name = config["class_name"]
-    cls = custom_objects.get(name) or _BY_NAME.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown initializer class {name!r}")
-    return cls.from_config(dict(config.get("config") or {}))
+    cls, cfg = class_and_config(config, "initializer", _BY_NAME.get, custom_objects)
+    return cls.from_config(cfg)

@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import numpy as np
 
 from .. import _core
+from .._serialization import serialize_object
 
 __all__ = [
     "Loss", "LossFunctionWrapper", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",
@@ -455,8 +456,7 @@ def get(identifier: Any):
 def serialize(loss: Any) -> Any:
     """A Loss instance becomes a Keras-style config dict; a built-in function its name."""
     if isinstance(loss, Loss):
-        return {"module": "keras.losses", "class_name": type(loss).__name__,
-                "config": loss.get_config(), "registered_name": None}
+        return serialize_object(loss, "keras.losses")
     name = getattr(loss, "__name__", None)
     if name is None:
         raise ValueError(f"Cannot serialize loss {loss!r}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._serialization import class_and_config, serialize_object
 from . import schedules
 from .base import (
     KIND_ADADELTA,
@@ -527,30 +528,18 @@ _BUILTINS: dict[str, type[Optimizer]] = {
 
 def serialize(optimizer: Optimizer) -> dict[str, Any]:
     """The optimizer's configuration in Keras 3's serialization format."""
-    return {
-        "module": "keras.optimizers",
-        "class_name": type(optimizer).__name__,
-        "config": optimizer.get_config(),
-        "registered_name": None,
-    }
+    return serialize_object(optimizer, "keras.optimizers")
 
 
 def deserialize(
     config: dict[str, Any], custom_objects: dict[str, Any] | None = None
 ) -> Optimizer:
     """An optimizer from ``serialize``'s dict (class names of built-ins are case-insensitive)."""
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(
-            f"An optimizer config must be a dict with 'class_name' and 'config'. Received: {config!r}"
-        )
-    name = config["class_name"]
-    cls = (custom_objects or {}).get(name) or _BUILTINS.get(str(name).lower())
-    if cls is None:
-        raise ValueError(
-            f"Unknown optimizer: {name!r}. Valid names: {', '.join(sorted(_BUILTINS))}; pass "
-            "custom classes through `custom_objects`."
-        )
-    return cls.from_config(dict(config.get("config") or {}), custom_objects=custom_objects)
+    cls, cfg = class_and_config(
+        config, "optimizer", lambda name: _BUILTINS.get(str(name).lower()), custom_objects,
+        f"Valid names: {', '.join(sorted(_BUILTINS))}; pass custom classes through "
+        "`custom_objects`.")
+    return cls.from_config(cfg, custom_objects=custom_objects)
 
 
 def get(identifier: str | dict[str, Any] | Optimizer | None) -> Optimizer | None:

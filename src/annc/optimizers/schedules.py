@@ -11,6 +11,8 @@ import bisect
 import math
 from typing import Any, Sequence
 
+from .._serialization import class_and_config, serialize_object
+
 __all__ = [
     "LearningRateSchedule",
     "ExponentialDecay",
@@ -313,28 +315,14 @@ _SCHEDULES: dict[str, type[LearningRateSchedule]] = {
 
 def serialize(learning_rate_schedule: LearningRateSchedule) -> dict[str, Any]:
     """A JSON-compatible dict in Keras 3's serialization format."""
-    return {
-        "module": "keras.optimizers.schedules",
-        "class_name": learning_rate_schedule.__class__.__name__,
-        "config": learning_rate_schedule.get_config(),
-        "registered_name": None,
-    }
+    return serialize_object(learning_rate_schedule, "keras.optimizers.schedules")
 
 
 def deserialize(
     config: dict[str, Any], custom_objects: dict[str, Any] | None = None
 ) -> LearningRateSchedule:
     """The schedule a ``serialize`` dict (or Keras 2's ``{'class_name', 'config'}``) describes."""
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(
-            "A learning rate schedule config must be a dict with 'class_name' and 'config'. "
-            f"Received: {config!r}"
-        )
-    name = config["class_name"]
-    cls = (custom_objects or {}).get(name) or _SCHEDULES.get(name)
-    if cls is None:
-        raise ValueError(
-            f"Unknown learning rate schedule: {name!r}. Known: {sorted(_SCHEDULES)}; pass "
-            "custom classes through `custom_objects`."
-        )
-    return cls.from_config(dict(config.get("config", {})))
+    cls, cfg = class_and_config(
+        config, "learning rate schedule", _SCHEDULES.get, custom_objects,
+        f"Known: {sorted(_SCHEDULES)}; pass custom classes through `custom_objects`.")
+    return cls.from_config(cfg)

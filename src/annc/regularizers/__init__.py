@@ -13,6 +13,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from .._serialization import class_and_config, serialize_object
+
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize",
            "deserialize", "annc_reg_spec"]
 
@@ -149,8 +151,7 @@ def serialize(regularizer: Any) -> Any:
         return None
     if not isinstance(regularizer, Regularizer):
         return getattr(regularizer, "__name__", None)
-    return {"module": "keras.regularizers", "class_name": type(regularizer).__name__,
-            "config": regularizer.get_config(), "registered_name": None}
+    return serialize_object(regularizer, "keras.regularizers")
 
 
 def deserialize(config: Any, custom_objects: Optional[Dict[str, Any]] = None) -> Regularizer:
@@ -158,13 +159,8 @@ def deserialize(config: Any, custom_objects: Optional[Dict[str, Any]] = None) ->
     if isinstance(config, str):
         cls = custom_objects.get(config)
         return cls() if cls is not None else get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Could not interpret regularizer config: {config!r}")
-    name = config["class_name"]
-    cls = custom_objects.get(name) or _BY_NAME.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown regularizer class {name!r}")
-    return cls.from_config(dict(config.get("config") or {}))
+    cls, cfg = class_and_config(config, "regularizer", _BY_NAME.get, custom_objects)
+    return cls.from_config(cfg)
 
 
 def annc_reg_spec(reg: Any) -> Optional[Tuple[float, float]]:

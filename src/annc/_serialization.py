@@ -1,0 +1,27 @@
+"""Keras 3's serialization format, shared by every kind of object annc can describe as a
+config dict (initializers, regularizers, losses, optimizers, schedules, ...)."""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional, Tuple
+
+
+def serialize_object(obj: Any, module: str) -> Dict[str, Any]:
+    """``{"module", "class_name", "config", "registered_name"}`` for an object with
+    ``get_config()``, as Keras 3 writes it."""
+    return {"module": module, "class_name": type(obj).__name__, "config": obj.get_config(),
+            "registered_name": None}
+
+
+def class_and_config(config: Any, what: str, lookup: Callable[[str], Optional[type]],
+                     custom_objects: Optional[Dict[str, Any]] = None,
+                     unknown_hint: str = "") -> Tuple[Any, Dict[str, Any]]:
+    """The class a serialized dict names (custom objects first, then ``lookup``) and a copy of
+    its config; a ValueError naming `what` when the dict is malformed or the class unknown."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"Could not interpret {what} config: {config!r} (expected a dict with "
+                         f"'class_name' and 'config')")
+    name = config["class_name"]
+    cls = (custom_objects or {}).get(name) or lookup(name)
+    if cls is None:
+        raise ValueError(f"Unknown {what}: {name!r}.{' ' + unknown_hint if unknown_hint else ''}")
+    return cls, dict(config.get("config") or {})
