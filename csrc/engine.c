@@ -26,14 +26,24 @@
  * the GEMM workspace for a block is sized with this bound. */
 #define ANNC_FUSED_MAX_BLOCK 136
 
+/* Per thread: the block GEMM's packing space, then the block of dW itself (it lives only
+ * until the update has consumed it, so it never needs the whole-matrix gradient slab). */
 static size_t block_ws_floats(const annc_net *net, ptrdiff_t rows) {
     size_t need = 0;
     for (int l = 0; l < net->nlayers; l++) {
         const annc_layer *L = &net->layers[l];
-        if (L->kind == ANNC_LAYER_DENSE)
-            need = ANNC_MAX(need, annc_sgemm_workspace_floats(ANNC_FUSED_MAX_BLOCK, L->out, rows, 1));
+        if (L->kind == ANNC_LAYER_DENSE) {
+            const size_t pack = annc_sgemm_workspace_floats(ANNC_FUSED_MAX_BLOCK, L->out, rows, 1);
+            const size_t grad = (size_t)ANNC_FUSED_MAX_BLOCK * (size_t)L->out;
+            need = ANNC_MAX(need, (pack + 15) / 16 * 16 + grad);
+        }
     }
     return (need + 15) / 16 * 16;
+}
+
+static size_t block_pack_floats(const annc_net *net, ptrdiff_t rows, const annc_layer *L) {
+    (void)net;
+    return (annc_sgemm_workspace_floats(ANNC_FUSED_MAX_BLOCK, L->out, rows, 1) + 15) / 16 * 16;
 }
 
 size_t annc_net_workspace_floats(const annc_net *net, ptrdiff_t rows) {
@@ -434,13 +444,16 @@ static void fused_dense_update(annc_net *net, const annc_optimizer *opt, annc_la
         tid = omp_get_thread_num();
 #endif
         const ptrdiff_t r0 = b * blk, nr = ANNC_MIN(blk, nrow - r0);
-        float *dW = L->dW + r0 * out;
+        float *ws = net->ws + (size_t)tid * wsb;
+        float *dW = ws + block_pack_floats(net, rows, L); /* this block of the gradient */
         annc_sgemm(1, 0, nr, out, rows, 1.0f, in + r0, ld_in, g, out, 0.0f, dW, out, NULL,
-                   ANNC_ACT_LINEAR, 0.0f, 1, net->ws + (size_t)tid * wsb);
+                   ANNC_ACT_LINEAR, 0.0f, 1, ws);
         add_reg_grad(dW, L->W + r0 * out, nr * out, L->kernel_l1, L->kernel_l2);
         if (net->clipvalue > 0.0f) clip_values(dW, nr * out, net->clipvalue);
         const ptrdiff_t lo = (L->W - net->params) + r0 * out;
-        apply_range(opt, net, lo, lo + nr * out);
+        annc_opt_apply(opt, net->params + lo, dW, net->slot0 ? net->slot0 + lo : NULL,
+                       net->slot1 ? net->slot1 + lo : NULL, net->slot2 ? net->slot2 + lo : NULL,
+                       nr * out);
     }
 }
 
