@@ -25,3 +25,16 @@ def class_and_config(config: Any, what: str, lookup: Callable[[str], Optional[ty
     if cls is None:
         raise ValueError(f"Unknown {what}: {name!r}.{' ' + unknown_hint if unknown_hint else ''}")
     return cls, dict(config.get("config") or {})
+
+
+def deserialize_object(config: Any, what: str, lookup: Callable[[str], Optional[type]],
+                       get: Callable[[Any], Any],
+                       custom_objects: Optional[Dict[str, Any]] = None) -> Any:
+    """An object from a name (a custom class instantiated, else ``get(name)``) or from a
+    serialized dict (its class's ``from_config``)."""
+    custom_objects = custom_objects or {}
+    if isinstance(config, str):
+        cls = custom_objects.get(config)
+        return cls() if cls is not None else get(config)
+    cls, cfg = class_and_config(config, what, lookup, custom_objects)
+    return cls.from_config(cfg)

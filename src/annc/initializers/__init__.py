@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .._serialization import class_and_config, serialize_object
+from .._serialization import deserialize_object, serialize_object
 
 from .. import random as _random
 
@@ -356,9 +356,4 @@ def serialize(initializer: Any) -> Any:
 
 
 def deserialize(config: Any, custom_objects: Optional[Dict[str, Any]] = None) -> Initializer:
-    custom_objects = custom_objects or {}
-    if isinstance(config, str):
-        cls = custom_objects.get(config)
-        return cls() if cls is not None else get(config)
-    cls, cfg = class_and_config(config, "initializer", _BY_NAME.get, custom_objects)
-    return cls.from_config(cfg)
+    return deserialize_object(config, "initializer", _BY_NAME.get, get, custom_objects)

@@ -65,7 +65,11 @@ class Metric:
         self._count = 0.0
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        values = np.asarray(type(self)._fn(y_true, y_pred), dtype=np.float64)
+        self._accumulate(type(self)._fn(y_true, y_pred), sample_weight)
+
+    def _accumulate(self, values, sample_weight) -> None:
+        """Add per-sample values (weighted when sample_weight is given) to the running mean."""
+        values = np.asarray(values, dtype=np.float64)
         if sample_weight is None:
             self._total += float(values.sum())
             self._count += float(values.size)
@@ -88,11 +92,7 @@ class Mean(Metric):
     _default_name = "mean"
 
     def update_state(self, values, sample_weight=None) -> None:  # type: ignore[override]
-        values = np.asarray(values, np.float64)
-        w = np.ones_like(values) if sample_weight is None else \
-            np.broadcast_to(np.asarray(sample_weight, np.float64), values.shape)
-        self._total += float((values * w).sum())
-        self._count += float(w.sum())
+        self._accumulate(values, sample_weight)
 
 
 class SparseCategoricalAccuracy(Metric):

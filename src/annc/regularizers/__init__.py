@@ -13,7 +13,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from .._serialization import class_and_config, serialize_object
+from .._serialization import deserialize_object, serialize_object
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize",
            "deserialize", "annc_reg_spec"]
@@ -155,12 +155,7 @@ def serialize(regularizer: Any) -> Any:
 
 
 def deserialize(config: Any, custom_objects: Optional[Dict[str, Any]] = None) -> Regularizer:
-    custom_objects = custom_objects or {}
-    if isinstance(config, str):
-        cls = custom_objects.get(config)
-        return cls() if cls is not None else get(config)
-    cls, cfg = class_and_config(config, "regularizer", _BY_NAME.get, custom_objects)
-    return cls.from_config(cfg)
+    return deserialize_object(config, "regularizer", _BY_NAME.get, get, custom_objects)
 
 
 def annc_reg_spec(reg: Any) -> Optional[Tuple[float, float]]:
