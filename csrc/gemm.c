@@ -271,10 +271,13 @@ static void scale_only(gemm_problem *g, ptrdiff_t m, ptrdiff_t n) {
     if (has_epilogue(g)) epilogue(g, 0, m, 0, n);
 }
 
-int annc_sgemm(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
-               const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c,
-               ptrdiff_t ldc, const float *bias, int act, float act_param, int nthreads,
-               float *workspace) {
+/* The product on nt threads (the caller has clipped nt to what the shape deserves), with the K
+ * blocking of a (kc_m x kc_n) product: the whole one for annc_sgemm, the enclosing one for a
+ * part of it (annc_sgemm_part). */
+static int sgemm_driver(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+                        const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,
+                        float *c, ptrdiff_t ldc, const float *bias, int act, float act_param,
+                        ptrdiff_t kc_m, ptrdiff_t kc_n, int nt, float *workspace) {
     if (m < 0 || n < 0 || k < 0) return ANNC_ERR_ARG;
     if (act < 0 || act >= ANNC_ACT_COUNT || act == ANNC_ACT_SOFTMAX) return ANNC_ERR_ARG;
     if (ldc < ANNC_MAX(n, 1)) return ANNC_ERR_ARG;
@@ -296,12 +299,11 @@ int annc_sgemm(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, fl
     }
 
     const annc_kernels *K = annc_kernels_get();
-    const int nt = annc_sgemm_threads_for(m, n, k, nthreads);
     const plan pl = make_plan(K, m, n, k, nt);
     const mview A = {a, transa ? 1 : lda, transa ? lda : 1};
     const mview B = {b, transb ? 1 : ldb, transb ? ldb : 1};
     g.k = k;
-    g.kc = k_block(K, m, n, k);
+    g.kc = k_block(K, kc_m, kc_n, k);
     g.swapped = pl.swapped;
     if (!pl.swapped) {
         g.m = m; g.n = n;
@@ -361,6 +363,32 @@ int annc_sgemm(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, fl
     }
     annc_aligned_free(owned);
     return ANNC_OK;
+}
+
+int annc_sgemm(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+               const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c,
+               ptrdiff_t ldc, const float *bias, int act, float act_param, int nthreads,
+               float *workspace) {
+    return sgemm_driver(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act,
+                        act_param, m, n, annc_sgemm_threads_for(m, n, k, nthreads), workspace);
+}
+
+int annc_sgemm_part(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+                    const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,
+                    float *c, ptrdiff_t ldc, const float *bias, int act, float act_param,
+                    ptrdiff_t whole_m, ptrdiff_t whole_n, float *workspace) {
+    if (whole_m < m || whole_n < n) return ANNC_ERR_ARG;
+    return sgemm_driver(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act,
+                        act_param, whole_m, whole_n, 1, workspace);
+}
+
+size_t annc_sgemm_part_workspace_floats(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, ptrdiff_t whole_m,
+                                        ptrdiff_t whole_n) {
+    const annc_kernels *K = annc_kernels_get();
+    const ptrdiff_t big = ANNC_MAX(m, n), kc = k_block(K, whole_m, whole_n, k);
+    size_t per = thread_ws_floats(K, K->MR, big, big, kc);
+    if (K->MR_alt) per = ANNC_MAX(per, thread_ws_floats(K, K->MR_alt, big, big, kc));
+    return per + 16;
 }
 
 void *annc_aligned_alloc(size_t bytes) {

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "annc.h"
+
 /* A GEMM micro-kernel computes a column of MR x NR tiles against one B panel:
  *   C[0:mc, 0:nr] = alpha * Ap . Bp + beta * C   (beta == 0: C is written, never read)
  * in panels of MR rows: panel q reads A at ap + q * ap_next and writes C at c + q * c_next,
@@ -58,6 +60,23 @@ void annc_softmax_forward_avx2(float *y, ptrdiff_t ldy, const float *x, ptrdiff_
 void annc_softmax_backward_avx2(float *dx, const float *dy, const float *y, ptrdiff_t rows,
                                 ptrdiff_t cols);
 #endif
+
+/* One thread's part of a larger product, e.g. a block of a layer's output columns: the same
+ * contract as annc_sgemm on one thread, but K is blocked as it is for the whole (whole_m x
+ * whole_n) product, so every element comes out bit for bit as annc_sgemm on the whole would
+ * compute it. Workspace: annc_sgemm_part_workspace_floats(m, n, k, whole_m, whole_n). */
+int annc_sgemm_part(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+                    const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,
+                    float *c, ptrdiff_t ldc, const float *bias, int act, float act_param,
+                    ptrdiff_t whole_m, ptrdiff_t whole_n, float *workspace);
+size_t annc_sgemm_part_workspace_floats(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, ptrdiff_t whole_m,
+                                        ptrdiff_t whole_n);
+
+/* annc_opt_apply on a block of `rows` rows of n parameters: row r's parameters and optimizer
+ * slots start at r * ldw, its gradients at r * ldg (one thread's columns of a layer's kernel). */
+void annc_opt_apply_2d(const annc_optimizer *o, float *w, ptrdiff_t ldw, const float *g,
+                       ptrdiff_t ldg, float *s0, float *s1, float *s2, ptrdiff_t rows,
+                       ptrdiff_t n);
 
 /* Aligned allocation for workspaces the caller did not provide. */
 void *annc_aligned_alloc(size_t bytes);
