@@ -213,7 +213,7 @@ typedef struct annc_net {
     annc_layer *layers;
     ptrdiff_t in_features, out_features;
     ptrdiff_t rows;           /* capacity (rows) of every buffer below and of the layer buffers */
-    float *xbuf;              /* rows x in_features: the gathered batch */
+    float *xbuf;              /* 2 x rows x in_features: the gathered batch, double-buffered */
     void *tbuf;               /* rows int32 labels, or rows x out_features floats */
     float *gbuf0, *gbuf1;     /* rows x max(layer widths): gradient ping-pong */
     float *loss_rows;         /* rows */
@@ -237,18 +237,20 @@ typedef struct annc_net {
 /* The workspace annc_net needs for its GEMMs at `rows` rows. */
 size_t annc_net_workspace_floats(const annc_net *net, ptrdiff_t rows);
 
-/* One training step: gather rows idx[0:batch] of x (ld ldx) and of the targets (int32 labels
- * when target_cols == 0, else float rows of target_cols), forward, loss, backward,
- * regularisation, one optimizer update. sums[0] += batch * (mean loss + regularisation),
- * sums[1 + i] += per-sample sum of metrics[i]. (key, counter) seed the step's dropout masks.
- * next_idx[0:next_batch] (may be NULL) are the rows the following step will gather: they are
- * prefetched while this step computes, since shuffled rows of a large x come from DRAM.
+/* Training steps first_step .. first_step + nsteps - 1 of an epoch over the n rows of x (ld
+ * ldx) and of the targets (int32 labels when target_cols == 0, else float rows of target_cols):
+ * step s trains on rows perm[s * batch : min((s + 1) * batch, n)) with forward, loss,
+ * backward, regularisation and one optimizer update; it stops early at the end of the data.
+ * lrs: the learning rate of each step of the chunk (NULL: opt->learning_rate throughout).
+ * Step s's dropout masks are seeded by (key, counter + (s << 40)). sums[0] += batch * (mean
+ * loss + regularisation), sums[1 + i] += per-sample sum of metrics[i]; *seen = rows trained.
+ * The whole chunk runs in one parallel region (see train.c for how threads share a step).
  * The caller has validated shapes and label ranges; ANNC_ERR_ARG if an invariant fails. */
-int annc_train_step(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff_t ldx,
-                    const void *targets, ptrdiff_t target_cols, const int64_t *idx,
-                    ptrdiff_t batch, const int64_t *next_idx, ptrdiff_t next_batch,
-                    uint64_t key, uint64_t counter, const int *metrics, int nmetrics,
-                    double *sums);
+int annc_train_steps(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff_t ldx,
+                     const void *targets, ptrdiff_t target_cols, const int64_t *perm, ptrdiff_t n,
+                     ptrdiff_t batch, ptrdiff_t first_step, ptrdiff_t nsteps, const float *lrs,
+                     uint64_t key, uint64_t counter, const int *metrics, int nmetrics,
+                     double *sums, ptrdiff_t *seen);
 
 /* Loss and metrics on rows [0, n) of x (contiguous) and targets, in chunks of net->rows;
  * sums as for annc_train_step, with the batch-level terms (activity regularisation) as Keras

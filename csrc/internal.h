@@ -78,6 +78,22 @@ void annc_opt_apply_2d(const annc_optimizer *o, float *w, ptrdiff_t ldw, const f
                        ptrdiff_t ldg, float *s0, float *s1, float *s2, ptrdiff_t rows,
                        ptrdiff_t n);
 
+/* The executor's pieces shared by engine.c (inference, evaluation) and train.c (training):
+ * loss over rows (adds the per-sample sum to *sum, writes d/d(pred) to dpred when non-NULL),
+ * metric sums, activity and weight regularisation penalties as Keras reports them, clipping by
+ * norm, the argument/workspace check, and one training thread's workspace. */
+int annc_eng_loss_rows(annc_net *net, double *sum, const float *pred, const void *targets,
+                       ptrdiff_t rows, float *dpred, float grad_scale);
+void annc_eng_add_metrics(const annc_net *net, const float *pred, int logits,
+                          const void *targets, ptrdiff_t tcols, ptrdiff_t rows,
+                          const int *metrics, int nmetrics, double *sums, float *scratch);
+void annc_eng_activity_penalties(const annc_net *net, ptrdiff_t rows, ptrdiff_t r0,
+                                 ptrdiff_t batch, ptrdiff_t n, double *sum);
+double annc_eng_regularisation_penalty(const annc_net *net);
+void annc_eng_clip_gradients(annc_net *net);
+int annc_eng_check_net(const annc_net *net, ptrdiff_t rows);
+size_t annc_eng_train_ws_per_thread(const annc_net *net, ptrdiff_t rows);
+
 /* Aligned allocation for workspaces the caller did not provide. */
 void *annc_aligned_alloc(size_t bytes);
 void annc_aligned_free(void *p);

@@ -58,11 +58,11 @@ cdef extern from "annc.h" nogil:
         float clipnorm, global_clipnorm, clipvalue
 
     size_t annc_net_workspace_floats(const annc_net *net, Py_ssize_t rows)
-    int annc_train_step(annc_net *net, annc_optimizer *opt, const float *x, Py_ssize_t ldx,
-                        const void *targets, Py_ssize_t target_cols, const int64_t *idx,
-                        Py_ssize_t batch, const int64_t *next_idx, Py_ssize_t next_batch,
-                        uint64_t key, uint64_t counter, const int *metrics, int nmetrics,
-                        double *sums)
+    int annc_train_steps(annc_net *net, annc_optimizer *opt, const float *x, Py_ssize_t ldx,
+                         const void *targets, Py_ssize_t target_cols, const int64_t *perm,
+                         Py_ssize_t n, Py_ssize_t batch, Py_ssize_t first_step,
+                         Py_ssize_t nsteps, const float *lrs, uint64_t key, uint64_t counter,
+                         const int *metrics, int nmetrics, double *sums, Py_ssize_t *seen)
     int annc_evaluate(annc_net *net, const float *x, Py_ssize_t ldx, const void *targets,
                       Py_ssize_t target_cols, Py_ssize_t n, Py_ssize_t batch, const int *metrics,
                       int nmetrics, double *sums)
@@ -253,43 +253,35 @@ cdef class Engine:
 
     def run_steps(self, Py_ssize_t first_step, Py_ssize_t nsteps, Py_ssize_t batch_size,
                   lrs, uint64_t key, uint64_t counter, double[::1] sums):
-        """Steps first_step .. first_step+nsteps-1 of the bound epoch. lrs: one learning rate
-        (float) or an array with one per step. Returns the number of samples seen."""
-        cdef Py_ssize_t s, start, b, nb, seen = 0
+        """Steps first_step .. first_step+nsteps-1 of the bound epoch, in one call into C.
+        lrs: one learning rate (float) or an array with one per step. Returns the number of
+        samples seen."""
+        cdef Py_ssize_t seen = 0
         cdef int st = 0
-        cdef float lr_const = 0
         cdef const float[::1] lr_v
-        cdef bint per_step = not isinstance(lrs, float)
-        if per_step:
+        cdef const float *lr_p = NULL
+        if not isinstance(lrs, float):
             lr_v = lrs
             if lr_v.shape[0] < nsteps:
                 raise ValueError("run_steps: need one learning rate per step")
+            lr_p = &lr_v[0] if nsteps > 0 else NULL
         else:
-            lr_const = lrs
+            self.opt.learning_rate = lrs
         if sums.shape[0] < 1 + self.nmetrics:
             raise ValueError("run_steps: sums too short")
         if batch_size < 1 or min(batch_size, self.nrows) > self.net.rows:
             raise ValueError("run_steps: batch larger than the engine's buffers")
+        if nsteps <= 0 or first_step * batch_size >= self.nrows:
+            return 0
         with nogil:
             PyThread_acquire_lock(self.lock, WAIT_LOCK)
-            for s in range(nsteps):
-                start = (first_step + s) * batch_size
-                if start >= self.nrows:
-                    break
-                b = min(batch_size, self.nrows - start)
-                nb = min(batch_size, max(0, self.nrows - start - b))
-                self.opt.learning_rate = lr_v[s] if per_step else lr_const
-                st = annc_train_step(&self.net, &self.opt, self.x, self.ldx, self.targets,
-                                     self.target_cols, self.perm + start, b,
-                                     self.perm + start + b if nb > 0 else NULL, nb, key,
-                                     counter + <uint64_t>(first_step + s) * (<uint64_t>1 << 40),
-                                     self.metrics, self.nmetrics, &sums[0])
-                if st != 0:
-                    break
-                seen += b
+            st = annc_train_steps(&self.net, &self.opt, self.x, self.ldx, self.targets,
+                                  self.target_cols, self.perm, self.nrows, batch_size,
+                                  first_step, nsteps, lr_p, key, counter, self.metrics,
+                                  self.nmetrics, &sums[0], &seen)
             PyThread_release_lock(self.lock)
         if st != 0:
-            raise RuntimeError(f"annc_train_step failed with status {st}")
+            raise RuntimeError(f"annc_train_steps failed with status {st}")
         return seen
 
     def evaluate(self, x, targets, Py_ssize_t batch_size, double[::1] sums):

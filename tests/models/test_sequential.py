@@ -312,6 +312,57 @@ def test_same_seed_same_weights_and_thread_count_independent():
         np.testing.assert_array_equal(u, w)
 
 
+def _wide_net(kind):
+    """Layers wide enough that the executor splits their columns among threads (split ->
+    split gradients, pending kernel updates, split element-wise layers), odd widths so the
+    thread boundaries fall inside vectors."""
+    reg = keras.regularizers.l1_l2(1e-5, 1e-4)
+    layers = [keras.layers.Dense(254, activation="tanh", input_shape=(200,),
+                                 kernel_regularizer=reg, bias_regularizer=reg),
+              keras.layers.Dropout(0.25),
+              keras.layers.Dense(130, activation="elu", activity_regularizer=reg),
+              keras.layers.Activation("swish"),
+              keras.layers.Dense(7, activation="softmax")]
+    if kind == "sigmoid_head":
+        layers[-1] = keras.layers.Dense(7, activation="sigmoid")
+    return keras.Sequential(layers)
+
+
+@pytest.mark.parametrize("kind, opt, loss", [
+    ("softmax", lambda: keras.optimizers.RMSprop(), "sparse_categorical_crossentropy"),
+    ("softmax", lambda: keras.optimizers.Adam(clipvalue=0.01), "sparse_categorical_crossentropy"),
+    ("softmax", lambda: keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True, clipnorm=0.5),
+     "sparse_categorical_crossentropy"),
+    ("sigmoid_head", lambda: keras.optimizers.Nadam(global_clipnorm=1.0), "binary_crossentropy"),
+])
+def test_split_layers_give_thread_count_independent_weights(kind, opt, loss):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((230, 200)).astype(np.float32)
+    labels = rng.integers(0, 7, 230)
+    y = labels if loss.startswith("sparse") else np.eye(7, dtype=np.float32)[labels]
+
+    def train(threads):
+        config.set_num_threads(threads)
+        try:
+            keras.utils.set_random_seed(7)
+            m = _wide_net(kind)
+            m.compile(optimizer=opt(), loss=loss, metrics=["accuracy"])
+            h = m.fit(x, y, batch_size=32, epochs=2, verbose=0)
+            return m.get_weights(), h.history
+        finally:
+            config.set_num_threads(config.default_num_threads())
+
+    (w1, h1), (w2, h2), (w3, h3) = train(1), train(2), train(3)
+    assert np.isfinite(h1["loss"]).all()
+    assert h1 == h2 == h3
+    for a, b, c in zip(w1, w2, w3):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    # training moved every kernel
+    fresh = _wide_net(kind).get_weights()
+    assert all(not np.array_equal(a, f) for a, f in zip(w1[::2], fresh[::2]))
+
+
 def test_progress_output_is_plain_when_not_a_terminal(capsys):
     x, y = _data(64)
     model = keras.Sequential([keras.layers.Dense(3, activation="softmax", input_shape=(6,))])

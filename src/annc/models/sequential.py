@@ -521,7 +521,7 @@ class Sequential(Layer):
             "loss_rows": np.empty(rows, dtype=np.float32),
         }
         if training:
-            buffers["xbuf"] = np.empty(rows * in_features, dtype=np.float32)
+            buffers["xbuf"] = np.empty(2 * rows * in_features, dtype=np.float32)  # double-buffered
             sparse = self._compiled is not None and self._loss_spec()[0] == _LOSS_SPARSE_CCE
             buffers["tbuf"] = (np.empty(rows, dtype=np.int32) if sparse
                                else np.empty(rows * out_dim, dtype=np.float32))
