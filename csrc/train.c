@@ -77,6 +77,11 @@ typedef struct {
     long barriers;
     int fused;             /* update each kernel as its gradient is formed (no norm clipping) */
     pending_update pending;
+    /* the rows this thread gathers next, asked from memory a few at a time during the step */
+    const float *pf_x;
+    ptrdiff_t pf_ldx;
+    const int64_t *pf_idx;
+    ptrdiff_t pf_lo, pf_next, pf_end;
 } worker;
 
 /* ---------------------------------------------------------------- the plan */
@@ -182,18 +187,31 @@ static void gather_share(const worker *w, float *buf, const float *x, ptrdiff_t 
     }
 }
 
-/* A hint for the rows this thread will gather later: shuffled rows of a large x are in DRAM. */
-static void prefetch_share(const worker *w, const float *x, ptrdiff_t ldx, const int64_t *idx,
-                           ptrdiff_t rows) {
+/* The rows this thread will gather at the end of the step come from DRAM (x is large and
+ * shuffled). Asking for them all at once stalls the core on its miss buffers for as long as
+ * the copy itself would; asked a few at a time between the step's compute phases, the misses
+ * overlap with arithmetic and the gather then copies from cache. */
+static void prefetch_plan(worker *w, const float *x, ptrdiff_t ldx, const int64_t *idx,
+                          ptrdiff_t rows) {
+    w->pf_x = x;
+    w->pf_ldx = ldx;
+    w->pf_idx = idx;
+    w->pf_lo = w->pf_next = idx ? rows * w->tid / w->nt : 0;
+    w->pf_end = idx ? rows * (w->tid + 1) / w->nt : 0;
+}
+
+/* Prefetches the planned rows up to fraction num/den of this thread's share. */
+static void prefetch_upto(worker *w, ptrdiff_t num, ptrdiff_t den) {
 #if defined(__GNUC__) || defined(__clang__)
+    if (!w->pf_idx) return;
     const ptrdiff_t bytes = w->net->in_features * (ptrdiff_t)sizeof(float);
-    const ptrdiff_t r0 = rows * w->tid / w->nt, r1 = rows * (w->tid + 1) / w->nt;
-    for (ptrdiff_t r = r0; r < r1; r++) {
-        const char *row = (const char *)(x + idx[r] * ldx);
+    const ptrdiff_t target = ANNC_MIN(w->pf_end, w->pf_lo + (w->pf_end - w->pf_lo) * num / den);
+    for (; w->pf_next < target; w->pf_next++) {
+        const char *row = (const char *)(w->pf_x + w->pf_idx[w->pf_next] * w->pf_ldx);
         for (ptrdiff_t off = 0; off < bytes; off += 64) __builtin_prefetch(row + off, 0, 2);
     }
 #else
-    (void)w; (void)x; (void)ldx; (void)idx; (void)rows;
+    (void)w; (void)num; (void)den;
 #endif
 }
 
@@ -315,6 +333,10 @@ static void update_block(const worker *w, float *p, ptrdiff_t ldp, const float *
                          ptrdiff_t ldg, ptrdiff_t rows, ptrdiff_t n) {
     const annc_net *net = w->net;
     const ptrdiff_t off = p - net->params;
+    if (ldp == n && ldg == n) { /* whole rows: one run, no per-row loop or tails */
+        n *= rows;
+        rows = 1;
+    }
     annc_opt_apply_2d(&w->opt, p, ldp, g, ldg, net->slot0 ? net->slot0 + off : NULL,
                       net->slot1 ? net->slot1 + off : NULL, net->slot2 ? net->slot2 + off : NULL,
                       rows, n);
@@ -329,8 +351,11 @@ static void kernel_gradient(worker *w, annc_layer *L, const float *in, ptrdiff_t
     if (n <= 0) return;
     float *block = w->ws + annc_sgemm_part_workspace_floats(DW_BLOCK_ROWS, out, w->rows, L->in, out);
     block = (float *)(((uintptr_t)block + 63) & ~(uintptr_t)63);
+    const ptrdiff_t nblocks = (L->in + DW_BLOCK_ROWS - 1) / DW_BLOCK_ROWS;
     for (ptrdiff_t r0 = 0; r0 < L->in; r0 += DW_BLOCK_ROWS) {
         const ptrdiff_t nr = ANNC_MIN((ptrdiff_t)DW_BLOCK_ROWS, L->in - r0);
+        /* the first quarter went before the forward pass, the rest block by block here */
+        prefetch_upto(w, nblocks + 3 * (r0 / DW_BLOCK_ROWS + 1), 4 * nblocks);
         float *W = L->W + r0 * out + s.lo;
         float *dW = w->fused ? block : L->dW + r0 * out + s.lo;
         const ptrdiff_t ld = w->fused ? n : out;
@@ -554,7 +579,6 @@ static void run_chunk(chunk *c, int tid, int nt) {
     ptrdiff_t rows = step_rows(c, 0);
     if (rows > 0) {
         gather_share(&w, net->xbuf, c->x, c->ldx, c->targets, c->target_cols, step_idx(c, 0), rows);
-        if (step_rows(c, 1) > 0) prefetch_share(&w, c->x, c->ldx, step_idx(c, 1), step_rows(c, 1));
     }
     barrier(&w);
     for (ptrdiff_t s = 0; s < c->nsteps && rows > 0; s++) {
@@ -563,6 +587,9 @@ static void run_chunk(chunk *c, int tid, int nt) {
         w.opt.learning_rate = c->lrs ? c->lrs[s] : c->opt->learning_rate;
         annc_opt_prepare(&w.opt);
         const uint64_t counter = c->counter + ((uint64_t)(c->first_step + s) << 40);
+        const ptrdiff_t next = step_rows(c, s + 1);
+        prefetch_plan(&w, c->x, c->ldx, next > 0 ? step_idx(c, s + 1) : NULL, next);
+        prefetch_upto(&w, 1, 4);
 
         written state = {BY_THREAD0, -1};
         const float *pred = train_forward(&w, &state, c->key, counter);
@@ -575,13 +602,10 @@ static void run_chunk(chunk *c, int tid, int nt) {
         if (!w.fused) clipped_update(&w);
         w.opt.iterations += 1;
 
-        /* the next step's rows into the other buffer, the ones after into cache */
-        const ptrdiff_t next = step_rows(c, s + 1);
+        /* the next step's rows into the other buffer */
         if (next > 0) {
             gather_share(&w, net->xbuf + (size_t)((s + 1) & 1) * half, c->x, c->ldx, c->targets,
                          c->target_cols, step_idx(c, s + 1), next);
-            if (step_rows(c, s + 2) > 0)
-                prefetch_share(&w, c->x, c->ldx, step_idx(c, s + 2), step_rows(c, s + 2));
         }
         if (tid == 0) c->seen += rows;
         barrier(&w);
