@@ -13,7 +13,7 @@
 static double now(){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec*1e-9;}
 static float* F(size_t n){float*p=aligned_alloc(64,((n*4+63)/64)*64);memset(p,0,n*4);return p;}
 int main(int argc,char**argv){
-  int nt=argc>1?atoi(argv[1]):2; int B=32, N=20000, IN=784, H=100, O=10;
+  int nt=argc>1?atoi(argv[1]):2; int B=32, N=60000, IN=784, H=100, O=10;
   float *x=F((size_t)N*IN); int32_t *y=malloc(N*4); for(size_t i=0;i<(size_t)N*IN;i++) x[i]=(float)((i*2654435761u)%1000)/1000.f; for(int i=0;i<N;i++) y[i]=i%10;
   size_t np_=IN*H+H+H*O+O; float *P=F(np_),*G=F(np_),*S0=F(np_);
   for(size_t i=0;i<np_;i++) P[i]=((float)((i*40503u)%2000)/1000.f-1.f)*0.05f;
