@@ -109,10 +109,12 @@ static span own_span(ptrdiff_t width, int split, const worker *w) {
         if (w->tid == 0) s.hi = width;
         return s;
     }
+    /* the units that do not divide evenly go to the last threads: thread 0 also runs the
+     * narrow layers and the loss */
     const ptrdiff_t units = (width + SPLIT_UNIT - 1) / SPLIT_UNIT;
-    const ptrdiff_t base = units / w->nt, extra = units % w->nt;
-    const ptrdiff_t u0 = w->tid * base + ANNC_MIN((ptrdiff_t)w->tid, extra);
-    const ptrdiff_t u1 = u0 + base + (w->tid < extra ? 1 : 0);
+    const ptrdiff_t base = units / w->nt, extra = units % w->nt, first_extra = w->nt - extra;
+    const ptrdiff_t u0 = w->tid * base + ANNC_MAX((ptrdiff_t)0, w->tid - first_extra);
+    const ptrdiff_t u1 = u0 + base + (w->tid >= first_extra ? 1 : 0);
     s.lo = ANNC_MIN(u0 * SPLIT_UNIT, width);
     s.hi = ANNC_MIN(u1 * SPLIT_UNIT, width);
     return s;
@@ -167,12 +169,21 @@ static written wrote(const worker *w, int split) {
 
 /* This thread's share of the rows of a step: rows idx[0:rows] of x into buf, the labels (by
  * thread 0) into the target buffer. */
+/* Rows [*r0, *r1) of a step's `rows` that thread tid gathers: thread 0, which also runs the
+ * loss and the narrow layers, takes half a share. */
+static void gather_rows(int tid, int nt, ptrdiff_t rows, ptrdiff_t *r0, ptrdiff_t *r1) {
+    const ptrdiff_t shares = 2 * (ptrdiff_t)nt - 1; /* in half shares */
+    *r0 = tid == 0 ? 0 : rows * (2 * tid - 1) / shares;
+    *r1 = rows * (2 * tid + 1) / shares;
+}
+
 static void gather_share(const worker *w, float *buf, const float *x, ptrdiff_t ldx,
                          const void *targets, ptrdiff_t target_cols, const int64_t *idx,
                          ptrdiff_t rows) {
     const annc_net *net = w->net;
     const ptrdiff_t nin = net->in_features;
-    const ptrdiff_t r0 = rows * w->tid / w->nt, r1 = rows * (w->tid + 1) / w->nt;
+    ptrdiff_t r0, r1;
+    gather_rows(w->tid, w->nt, rows, &r0, &r1);
     for (ptrdiff_t r = r0; r < r1; r++)
         memcpy(buf + r * nin, x + idx[r] * ldx, sizeof(float) * (size_t)nin);
     if (w->tid != 0) return;
@@ -196,8 +207,8 @@ static void prefetch_plan(worker *w, const float *x, ptrdiff_t ldx, const int64_
     w->pf_x = x;
     w->pf_ldx = ldx;
     w->pf_idx = idx;
-    w->pf_lo = w->pf_next = idx ? rows * w->tid / w->nt : 0;
-    w->pf_end = idx ? rows * (w->tid + 1) / w->nt : 0;
+    gather_rows(w->tid, w->nt, idx ? rows : 0, &w->pf_lo, &w->pf_end);
+    w->pf_next = w->pf_lo;
 }
 
 /* Prefetches the planned rows up to fraction num/den of this thread's share. */
