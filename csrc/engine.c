@@ -18,7 +18,7 @@
 
 size_t annc_net_workspace_floats(const annc_net *net, ptrdiff_t rows) {
     /* training: one region per thread (train.c) */
-    size_t need = (size_t)ANNC_MAX(net->nthreads, 1) * annc_eng_train_ws_per_thread(net, rows);
+    size_t need = annc_eng_train_ws_floats(net, rows);
     for (int l = 0; l < net->nlayers; l++) {
         const annc_layer *L = &net->layers[l];
         if (L->kind != ANNC_LAYER_DENSE) continue;

@@ -273,7 +273,7 @@ static void scale_only(gemm_problem *g, ptrdiff_t m, ptrdiff_t n) {
 
 /* The product on nt threads (the caller has clipped nt to what the shape deserves), with the K
  * blocking of a (kc_m x kc_n) product: the whole one for annc_sgemm, the enclosing one for a
- * part of it (annc_sgemm_part). */
+ * part of it (annc_sgemm_part); kc_m < 0 asks for K blocks of exactly -kc_m (annc_sgemm_kc). */
 static int sgemm_driver(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                         const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,
                         float *c, ptrdiff_t ldc, const float *bias, int act, float act_param,
@@ -303,7 +303,7 @@ static int sgemm_driver(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdif
     const mview A = {a, transa ? 1 : lda, transa ? lda : 1};
     const mview B = {b, transb ? 1 : ldb, transb ? ldb : 1};
     g.k = k;
-    g.kc = k_block(K, kc_m, kc_n, k);
+    g.kc = kc_m < 0 ? ANNC_MIN(-kc_m, k) : k_block(K, kc_m, kc_n, k);
     g.swapped = pl.swapped;
     if (!pl.swapped) {
         g.m = m; g.n = n;
@@ -380,6 +380,25 @@ int annc_sgemm_part(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t 
     if (whole_m < m || whole_n < n) return ANNC_ERR_ARG;
     return sgemm_driver(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act,
                         act_param, whole_m, whole_n, 1, workspace);
+}
+
+int annc_sgemm_kc(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+                  const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,
+                  float *c, ptrdiff_t ldc, const float *bias, int act, float act_param,
+                  ptrdiff_t kc, float *workspace) {
+    if (kc < 1) return ANNC_ERR_ARG;
+    /* k_block(K, m, n, k) is kc itself when kc divides the problem as the caller asks: pass
+     * the block through by making it the whole product's answer */
+    return sgemm_driver(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act,
+                        act_param, -kc, 0, 1, workspace);
+}
+
+size_t annc_sgemm_kc_workspace_floats(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc) {
+    const annc_kernels *K = annc_kernels_get();
+    const ptrdiff_t big = ANNC_MAX(m, n);
+    size_t per = thread_ws_floats(K, K->MR, big, big, kc);
+    if (K->MR_alt) per = ANNC_MAX(per, thread_ws_floats(K, K->MR_alt, big, big, kc));
+    return per + 16;
 }
 
 size_t annc_sgemm_part_workspace_floats(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, ptrdiff_t whole_m,

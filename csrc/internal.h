@@ -71,6 +71,14 @@ int annc_sgemm_part(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t 
                     ptrdiff_t whole_m, ptrdiff_t whole_n, float *workspace);
 size_t annc_sgemm_part_workspace_floats(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, ptrdiff_t whole_m,
                                         ptrdiff_t whole_n);
+/* The same on one thread with K cut into blocks of exactly kc (the last one shorter): every
+ * element is ((sum over block 0) + sum over block 1) + ... (alpha = 1), which is what summing
+ * per-block products made separately, in block order, gives bit for bit. */
+int annc_sgemm_kc(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+                  const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,
+                  float *c, ptrdiff_t ldc, const float *bias, int act, float act_param,
+                  ptrdiff_t kc, float *workspace);
+size_t annc_sgemm_kc_workspace_floats(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc);
 
 /* annc_opt_apply on a block of `rows` rows of n parameters: row r's parameters and optimizer
  * slots start at r * ldw, its gradients at r * ldg (one thread's columns of a layer's kernel). */
@@ -81,7 +89,8 @@ void annc_opt_apply_2d(const annc_optimizer *o, float *w, ptrdiff_t ldw, const f
 /* The executor's pieces shared by engine.c (inference, evaluation) and train.c (training):
  * loss over rows (adds the per-sample sum to *sum, writes d/d(pred) to dpred when non-NULL),
  * metric sums, activity and weight regularisation penalties as Keras reports them, clipping by
- * norm, the argument/workspace check, and one training thread's workspace. */
+ * norm, the argument/workspace check, and the training workspace (one thread's, and all of it:
+ * the shared partial sums, then one region per thread). */
 int annc_eng_loss_rows(annc_net *net, double *sum, const float *pred, const void *targets,
                        ptrdiff_t rows, float *dpred, float grad_scale);
 void annc_eng_add_metrics(const annc_net *net, const float *pred, int logits,
@@ -93,6 +102,7 @@ double annc_eng_regularisation_penalty(const annc_net *net);
 void annc_eng_clip_gradients(annc_net *net);
 int annc_eng_check_net(const annc_net *net, ptrdiff_t rows);
 size_t annc_eng_train_ws_per_thread(const annc_net *net, ptrdiff_t rows);
+size_t annc_eng_train_ws_floats(const annc_net *net, ptrdiff_t rows);
 
 /* Aligned allocation for workspaces the caller did not provide. */
 void *annc_aligned_alloc(size_t bytes);

@@ -1,30 +1,29 @@
 /* Training steps of the executor: one call runs a chunk of an epoch's steps.
  *
  * How the threads share a step. Every thread runs the same step program (SPMD) inside one
- * parallel region per chunk. A wide Dense layer's output columns are cut into one contiguous
- * span per thread, and a thread owns its span throughout: it computes those columns of the
- * forward product, their activation, their share of the backward pass, and the update of
- * those columns of the kernel (with its optimizer slots). A thread therefore only ever writes
- * parameters it will read itself in the next forward pass, and each core keeps its half of
- * W and of the optimizer state in its own L2. The owner-computes split replaced threading
- * inside each GEMM, where the forward product split W by columns but the update split it by
- * rows, so every step moved each line of W between the cores.
+ * parallel region per chunk. A wide Dense layer's kernel W (in x out, row-major) is cut into
+ * K blocks of rows, fixed by its shape alone (about 128 rows, starting on whole cache lines),
+ * and each thread owns a contiguous run of blocks for the whole chunk. The owner computes
+ * its blocks' share of the forward product (a partial sum over those rows of W, from those
+ * columns of the layer's input), their share of the input gradient (those columns of dX),
+ * their weight gradient and their update with its optimizer slots. So a thread reads and
+ * writes only its own lines of W and of the slots, which stay in its core's L2, and it reads
+ * only its columns of the layer input.
  *
- * Narrow layers (little work, or a softmax needing whole rows) and the loss run on thread 0
- * alone; the other threads wait at the next barrier. A barrier is taken only where data
- * crosses threads: before a layer that reads all of a tensor whose parts other threads wrote,
- * and before updating a kernel that other threads are still reading to form the gradient
- * below it (that update waits, "pending", for the next barrier).
+ * The partial sums are added in block order (a barrier first), with the bias and the
+ * activation, by whoever owns those output columns next: the owners of the next layer's
+ * blocks, or thread 0 when a narrow layer (or the loss) follows. Narrow layers and the loss
+ * run on thread 0 alone. A barrier is taken only where data crosses threads.
  *
- * Determinism: every element is computed by the same arithmetic whatever the split:
- * annc_sgemm_part blocks K as the whole product would, element-wise kernels treat every
- * element alike (masked vector tails), and reductions (bias gradients per column, loss and
- * metric sums, clipping norms) run in a fixed order on one thread or per column. So weights
- * after a chunk are bit-identical for any thread count.
+ * Determinism: a layer's K blocks depend on its shape, never on the thread count, and one
+ * thread computes the same block sums in the same order (annc_sgemm_kc, whose K blocking adds
+ * block sums exactly as the reduction does). Element-wise kernels treat every element alike,
+ * reductions over the batch run per column in row order, so weights after a chunk are
+ * bit-identical for any thread count.
  *
  * The batch is gathered from the shuffled rows of x into one of two buffers: each thread copies
  * its share of the next step's rows at the end of a step (while the other buffer may still be
- * read), and asks the memory system for the rows of the step after that.
+ * read), having asked for them from memory a few at a time during the step.
  */
 #include <math.h>
 #include <string.h>
@@ -36,8 +35,10 @@
 #include <omp.h>
 #endif
 
-/* Columns are split in multiples of this (whole AVX half-vectors for the element-wise passes). */
-#define SPLIT_UNIT 4
+/* K blocks: about this many rows of W, each starting on a multiple of BLOCK_ALIGN rows (whole
+ * cache lines of a 64-byte-aligned kernel whose rows are a multiple of 4 floats wide). */
+#define BLOCK_TARGET 128
+#define BLOCK_ALIGN 16
 /* A layer is split only when each thread gets at least this many FMAs of its forward product
  * (the same threshold as the GEMM's threading, for the same reason). */
 #define SPLIT_MIN_FMA (256.0 * 1024.0)
@@ -49,22 +50,18 @@ typedef struct {
     ptrdiff_t lo, hi;
 } span;
 
-/* Who wrote a tensor, and when (in barriers), to decide whether a reader must wait. */
-enum { BY_THREAD0 = 0, BY_SPLIT = 1 };
+/* Who wrote a tensor, and when (in barriers), to decide whether a reader must wait. A tensor's
+ * columns are either all thread 0's (PART_THREAD0) or cut among the threads like the K blocks
+ * of layer `by` (the columns are that layer's input features). */
+#define PART_THREAD0 (-1)
 typedef struct {
     int by;
     long at;   /* the worker's barrier count when it was written */
 } written;
 
-/* How a consumer reads a tensor. */
-enum { READ_ALL_BY_EVERYONE, READ_ALL_BY_THREAD0, READ_OWN_SPLIT, READ_OWN_THREAD0 };
-
-typedef struct {
-    int layer;             /* -1: none */
-    const float *in;       /* the layer's input rows */
-    ptrdiff_t ld_in;
-    const float *g;        /* d(loss)/d(pre-activation), rows x out */
-} pending_update;
+/* How a consumer reads a tensor: all of it on every thread, all of it on thread 0, or each
+ * thread its own columns of partition `part`. */
+enum { READ_ALL_BY_EVERYONE, READ_ALL_BY_THREAD0, READ_OWN };
 
 /* One thread's view of the chunk. */
 typedef struct {
@@ -72,11 +69,13 @@ typedef struct {
     annc_optimizer opt;    /* a private copy, prepared for the current step */
     int tid, nt;
     float *ws;             /* this thread's workspace */
+    /* shared: per-block partial products of split layers, two areas used in turn, since a
+     * thread may start the next split layer's products while others still add this one's */
+    float *partials[2];
     ptrdiff_t rows;        /* rows of the current step */
     const float *x;        /* the current step's gathered batch */
     long barriers;
     int fused;             /* update each kernel as its gradient is formed (no norm clipping) */
-    pending_update pending;
     /* the rows this thread gathers next, asked from memory a few at a time during the step */
     const float *pf_x;
     ptrdiff_t pf_ldx;
@@ -86,51 +85,93 @@ typedef struct {
 
 /* ---------------------------------------------------------------- the plan */
 
-/* Whether layer l's output columns are split among nt threads at `rows` rows (else thread 0
- * computes them). Element-wise layers follow their input. Same answer on every thread. */
-static int out_split(const annc_net *net, int l, ptrdiff_t rows, int nt) {
-    if (nt <= 1 || l < 0) return 0;
-    const annc_layer *L = &net->layers[l];
-    switch (L->kind) {
-    case ANNC_LAYER_DENSE:
-        return L->act != ANNC_ACT_SOFTMAX && L->out >= 2 * SPLIT_UNIT * nt &&
-               (double)rows * (double)L->in * (double)L->out >= SPLIT_MIN_FMA * nt;
-    case ANNC_LAYER_ACTIVATION:
-        if (L->act == ANNC_ACT_SOFTMAX) return 0;
-        return out_split(net, l - 1, rows, nt);
-    default:
-        return out_split(net, l - 1, rows, nt);
-    }
+static ptrdiff_t block_rows(const annc_layer *L) {
+    if (L->in <= BLOCK_TARGET) return ANNC_MAX(L->in, (ptrdiff_t)1);
+    const ptrdiff_t nb = (L->in + BLOCK_TARGET - 1) / BLOCK_TARGET;
+    const ptrdiff_t r = (L->in + nb - 1) / nb;
+    return (r + BLOCK_ALIGN - 1) / BLOCK_ALIGN * BLOCK_ALIGN;
 }
 
-static span own_span(ptrdiff_t width, int split, const worker *w) {
-    span s = {0, 0};
-    if (!split) {
-        if (w->tid == 0) s.hi = width;
+static ptrdiff_t num_blocks(const annc_layer *L) {
+    const ptrdiff_t br = block_rows(L);
+    return (L->in + br - 1) / br;
+}
+
+/* Whether a Dense layer's forward product is summed over its fixed K blocks (whatever the
+ * thread count: the rounding must not depend on it). */
+static int blocked(const annc_layer *L, ptrdiff_t rows) {
+    return L->kind == ANNC_LAYER_DENSE && num_blocks(L) >= 2 && rows > ANNC_ROWGEMM_MAX_ROWS;
+}
+
+/* Whether layer l's blocks are shared among nt threads (else thread 0 runs it). */
+static int split_layer(const annc_net *net, int l, ptrdiff_t rows, int nt) {
+    if (nt <= 1 || l < 0 || l >= net->nlayers) return 0;
+    const annc_layer *L = &net->layers[l];
+    return blocked(L, rows) && (double)rows * (double)L->in * (double)L->out >= SPLIT_MIN_FMA * nt;
+}
+
+/* The partition of layer l's output columns: the blocks of the next Dense layer when that one
+ * is split and only element-wise layers (no softmax) lie between, else thread 0's. */
+static int out_part(const annc_net *net, int l, ptrdiff_t rows, int nt) {
+    const annc_layer *L = &net->layers[l];
+    if (L->kind != ANNC_LAYER_DROPOUT && L->act == ANNC_ACT_SOFTMAX) return PART_THREAD0;
+    for (int m = l + 1; m < net->nlayers; m++) {
+        const annc_layer *M = &net->layers[m];
+        if (M->kind == ANNC_LAYER_DENSE)
+            return split_layer(net, m, rows, nt) ? m : PART_THREAD0;
+        if (M->kind == ANNC_LAYER_ACTIVATION && M->act == ANNC_ACT_SOFTMAX) return PART_THREAD0;
+    }
+    return PART_THREAD0;
+}
+
+/* Blocks [lo, hi) of nb that thread tid owns: the blocks that do not divide evenly go to the
+ * last threads, since thread 0 also runs the narrow layers and the loss. */
+static span thread_blocks(ptrdiff_t nb, int tid, int nt) {
+    const ptrdiff_t base = nb / nt, extra = nb % nt, first_extra = nt - extra;
+    span s;
+    s.lo = tid * base + ANNC_MAX((ptrdiff_t)0, tid - first_extra);
+    s.hi = s.lo + base + (tid >= first_extra ? 1 : 0);
+    return s;
+}
+
+/* This thread's rows of layer l's kernel (= its columns of layer l's input). */
+static span own_rows(const annc_net *net, int l, const worker *w) {
+    const annc_layer *L = &net->layers[l];
+    const ptrdiff_t br = block_rows(L);
+    const span b = thread_blocks(num_blocks(L), w->tid, w->nt);
+    span s = {ANNC_MIN(b.lo * br, L->in), ANNC_MIN(b.hi * br, L->in)};
+    return s;
+}
+
+/* This thread's columns of a tensor `width` wide in partition `part`. */
+static span own_cols(const annc_net *net, int part, ptrdiff_t width, const worker *w) {
+    if (part == PART_THREAD0) {
+        span s = {0, w->tid == 0 ? width : 0};
         return s;
     }
-    /* the units that do not divide evenly go to the last threads: thread 0 also runs the
-     * narrow layers and the loss */
-    const ptrdiff_t units = (width + SPLIT_UNIT - 1) / SPLIT_UNIT;
-    const ptrdiff_t base = units / w->nt, extra = units % w->nt, first_extra = w->nt - extra;
-    const ptrdiff_t u0 = w->tid * base + ANNC_MAX((ptrdiff_t)0, w->tid - first_extra);
-    const ptrdiff_t u1 = u0 + base + (w->tid >= first_extra ? 1 : 0);
-    s.lo = ANNC_MIN(u0 * SPLIT_UNIT, width);
-    s.hi = ANNC_MIN(u1 * SPLIT_UNIT, width);
-    return s;
+    return own_rows(net, part, w);
 }
 
 /* Threads needed for a chunk at `rows` rows: 1 when no layer is worth splitting. */
 static int chunk_threads(const annc_net *net, ptrdiff_t rows) {
     const int nt = ANNC_MAX(net->nthreads, 1);
     for (int l = 0; l < net->nlayers; l++)
-        if (out_split(net, l, rows, nt)) return nt;
+        if (split_layer(net, l, rows, nt)) return nt;
     return 1;
 }
 
-/* ---------------------------------------------------------------- synchronisation */
+/* Floats of the shared partial-sum area: the largest split-able layer's blocks. */
+static size_t partial_floats(const annc_net *net, ptrdiff_t rows) {
+    size_t need = 0;
+    for (int l = 0; l < net->nlayers; l++) {
+        const annc_layer *L = &net->layers[l];
+        if (blocked(L, rows))
+            need = ANNC_MAX(need, (size_t)num_blocks(L) * (size_t)rows * (size_t)L->out);
+    }
+    return (need + 15) / 16 * 16;
+}
 
-static void run_pending(worker *w);
+/* ---------------------------------------------------------------- synchronisation */
 
 static void barrier(worker *w) {
 #ifdef _OPENMP
@@ -139,29 +180,28 @@ static void barrier(worker *w) {
     }
 #endif
     w->barriers++;
-    if (w->pending.layer >= 0) run_pending(w);
 }
 
-/* Wait, if need be, until a tensor written as `t` may be read as `how`. */
-static void require(worker *w, written t, int how) {
-    if (t.at < w->barriers) return; /* a barrier since the write: visible to all */
+/* Wait, if need be, until a tensor written as `t` may be read as `how` (partition `part` for
+ * READ_OWN). */
+static void require(worker *w, written t, int how, int part) {
+    if (w->nt <= 1 || t.at < w->barriers) return; /* a barrier since the write: all see it */
     int ok;
     switch (how) {
     case READ_ALL_BY_THREAD0:
-    case READ_OWN_THREAD0:
-        ok = t.by == BY_THREAD0;
+        ok = t.by == PART_THREAD0;
         break;
-    case READ_OWN_SPLIT:
-        ok = t.by == BY_SPLIT;
+    case READ_OWN:
+        ok = t.by == part;
         break;
     default:
         ok = 0;
     }
-    if (!ok && w->nt > 1) barrier(w);
+    if (!ok) barrier(w);
 }
 
-static written wrote(const worker *w, int split) {
-    written t = {split ? BY_SPLIT : BY_THREAD0, w->barriers};
+static written wrote(const worker *w, int part) {
+    written t = {part, w->barriers};
     return t;
 }
 
@@ -228,20 +268,6 @@ static void prefetch_upto(worker *w, ptrdiff_t num, ptrdiff_t den) {
 
 /* ---------------------------------------------------------------- forward */
 
-/* dst[:, s] = act(in · W[:, s] + b[s]) for this thread's columns s of a Dense layer. */
-static void dense_columns(const worker *w, const annc_layer *L, const float *in, ptrdiff_t ld_in,
-                          span s, float *dst, int act) {
-    const ptrdiff_t n = s.hi - s.lo, rows = w->rows;
-    if (n <= 0) return;
-    const float *bias = L->b ? L->b + s.lo : NULL;
-    if (rows <= ANNC_ROWGEMM_MAX_ROWS)
-        annc_rowgemm(rows, n, L->in, in, ld_in, L->W + s.lo, L->out, dst + s.lo, L->out, bias,
-                     act, L->act_param);
-    else
-        annc_sgemm_part(0, 0, rows, n, L->in, 1.0f, in, ld_in, L->W + s.lo, L->out, 0.0f,
-                        dst + s.lo, L->out, bias, act, L->act_param, rows, L->out, w->ws);
-}
-
 /* y[:, s] = act(x[:, s]) row by row (one call when s is whole rows of a dense tensor). */
 static void act_columns(int act, float param, float *y, const float *x, ptrdiff_t ldx,
                         ptrdiff_t width, ptrdiff_t rows, span s) {
@@ -254,45 +280,120 @@ static void act_columns(int act, float param, float *y, const float *x, ptrdiff_
         annc_act_forward(act, param, y + r * width + s.lo, x + r * ldx + s.lo, s.hi - s.lo);
 }
 
+/* Where a Dense layer's pre-activation goes: z when the backward pass needs it, else y. */
+static float *preact_buffer(const annc_layer *L, int act) {
+    return (L->z && act != ANNC_ACT_LINEAR) ? L->z : L->y;
+}
+
+/* The activation after the bias, on columns s of rows of z (into y), or softmax on whole rows
+ * (thread 0 only ever gets those). */
+static void finish_dense(const annc_layer *L, int act, float *z, ptrdiff_t rows, span s) {
+    if (s.hi <= s.lo || act == ANNC_ACT_LINEAR) {
+        if (z != L->y && s.hi > s.lo)
+            for (ptrdiff_t r = 0; r < rows; r++)
+                memcpy(L->y + r * L->out + s.lo, z + r * L->out + s.lo,
+                       sizeof(float) * (size_t)(s.hi - s.lo));
+        return;
+    }
+    if (act == ANNC_ACT_SOFTMAX)
+        annc_softmax_forward(L->y, L->out, z, L->out, rows, L->out);
+    else
+        act_columns(act, L->act_param, L->y, z, L->out, L->out, rows, s);
+}
+
+/* Thread 0's whole Dense layer (a narrow one, or any layer on one thread). */
+static void dense_whole(const worker *w, const annc_layer *L, const float *in, ptrdiff_t ld_in,
+                        int act) {
+    const ptrdiff_t rows = w->rows;
+    const span all = {0, L->out};
+    float *z = preact_buffer(L, act);
+    /* with z kept, or softmax, the activation runs after the product; else in its epilogue */
+    const int separate = z != L->y || act == ANNC_ACT_SOFTMAX;
+    const int epi = separate ? ANNC_ACT_LINEAR : act;
+    if (act == ANNC_ACT_SOFTMAX && !L->z) z = L->y; /* softmax runs in place */
+    if (rows <= ANNC_ROWGEMM_MAX_ROWS)
+        annc_rowgemm(rows, L->out, L->in, in, ld_in, L->W, L->out, z, L->out, L->b, epi,
+                     L->act_param);
+    else if (blocked(L, rows))
+        annc_sgemm_kc(0, 0, rows, L->out, L->in, 1.0f, in, ld_in, L->W, L->out, 0.0f, z, L->out,
+                      L->b, epi, L->act_param, block_rows(L), w->ws);
+    else
+        annc_sgemm_part(0, 0, rows, L->out, L->in, 1.0f, in, ld_in, L->W, L->out, 0.0f, z,
+                        L->out, L->b, epi, L->act_param, rows, L->out, w->ws);
+    if (separate) finish_dense(L, act, z, rows, all);
+}
+
+/* A split Dense layer: this thread's blocks' partial products, then (after a barrier) the
+ * block sums, bias and activation of the output columns this thread owns next. */
+static void dense_split(worker *w, int l, const float *in, ptrdiff_t ld_in, int act, int part,
+                        float *partials) {
+    const annc_net *net = w->net;
+    const annc_layer *L = &net->layers[l];
+    const ptrdiff_t rows = w->rows, out = L->out, br = block_rows(L), nb = num_blocks(L);
+    const span b = thread_blocks(nb, w->tid, w->nt);
+    const size_t plane = (size_t)rows * (size_t)out;
+    for (ptrdiff_t k = b.lo; k < b.hi; k++) {
+        const ptrdiff_t r0 = k * br, nr = ANNC_MIN(br, L->in - r0);
+        annc_sgemm_part(0, 0, rows, out, nr, 1.0f, in + r0, ld_in, L->W + r0 * out, out, 0.0f,
+                        partials + (size_t)k * plane, out, NULL, ANNC_ACT_LINEAR, 0.0f, rows,
+                        out, w->ws);
+    }
+    barrier(w);
+    const span s = own_cols(net, part, out, w);
+    if (s.hi <= s.lo) return;
+    float *z = preact_buffer(L, act);
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *restrict zr = z + r * out;
+        const float *p0 = partials + r * out;
+        for (ptrdiff_t j = s.lo; j < s.hi; j++) zr[j] = p0[j];
+        for (ptrdiff_t k = 1; k < nb; k++) {
+            const float *restrict pk = partials + (size_t)k * plane + r * out;
+            for (ptrdiff_t j = s.lo; j < s.hi; j++) zr[j] += pk[j];
+        }
+        if (L->b)
+            for (ptrdiff_t j = s.lo; j < s.hi; j++) zr[j] += L->b[j];
+    }
+    finish_dense(L, act, z, rows, s);
+}
+
 static const float *train_forward(worker *w, written *state, uint64_t key, uint64_t counter) {
     annc_net *net = w->net;
     const ptrdiff_t rows = w->rows;
     const float *in = w->x;
     ptrdiff_t ld_in = net->in_features;
+    int nsplit = 0;
     for (int l = 0; l < net->nlayers; l++) {
         annc_layer *L = &net->layers[l];
         const int last = l == net->nlayers - 1;
         const int act = (last && net->fused) ? ANNC_ACT_LINEAR : L->act;
-        const int split = out_split(net, l, rows, w->nt);
-        const span s = own_span(L->out, split, w);
+        const int part = out_part(net, l, rows, w->nt);
         switch (L->kind) {
         case ANNC_LAYER_DENSE:
-            require(w, *state, split ? READ_ALL_BY_EVERYONE : READ_ALL_BY_THREAD0);
-            if (act == ANNC_ACT_SOFTMAX) { /* never split: thread 0 has whole rows */
-                if (w->tid == 0) {
-                    float *z = L->z ? L->z : L->y;
-                    dense_columns(w, L, in, ld_in, s, z, ANNC_ACT_LINEAR);
-                    annc_softmax_forward(L->y, L->out, z, L->out, rows, L->out);
-                }
-            } else if (L->z && act != ANNC_ACT_LINEAR) {
-                /* the derivative needs the pre-activation: keep it */
-                dense_columns(w, L, in, ld_in, s, L->z, ANNC_ACT_LINEAR);
-                act_columns(act, L->act_param, L->y, L->z, L->out, L->out, rows, s);
+            if (split_layer(net, l, rows, w->nt)) {
+                require(w, *state, READ_OWN, l);
+                dense_split(w, l, in, ld_in, act, part, w->partials[nsplit++ & 1]);
             } else {
-                dense_columns(w, L, in, ld_in, s, L->y, act);
+                require(w, *state, READ_ALL_BY_THREAD0, 0);
+                if (w->tid == 0) dense_whole(w, L, in, ld_in, act);
             }
+            /* a layer on thread 0 wrote every column */
+            *state = wrote(w, split_layer(net, l, rows, w->nt) ? part : PART_THREAD0);
             break;
         case ANNC_LAYER_ACTIVATION:
             if (act == ANNC_ACT_SOFTMAX) {
-                require(w, *state, READ_ALL_BY_THREAD0);
+                require(w, *state, READ_ALL_BY_THREAD0, 0);
                 if (w->tid == 0) annc_softmax_forward(L->y, L->out, in, ld_in, rows, L->out);
+                *state = wrote(w, PART_THREAD0);
             } else {
-                require(w, *state, split ? READ_OWN_SPLIT : READ_OWN_THREAD0);
-                act_columns(act, L->act_param, L->y, in, ld_in, L->out, rows, s);
+                require(w, *state, READ_OWN, part);
+                act_columns(act, L->act_param, L->y, in, ld_in, L->out, rows,
+                            own_cols(net, part, L->out, w));
+                *state = wrote(w, part);
             }
             break;
-        case ANNC_LAYER_DROPOUT:
-            require(w, *state, split ? READ_OWN_SPLIT : READ_OWN_THREAD0);
+        case ANNC_LAYER_DROPOUT: {
+            require(w, *state, READ_OWN, part);
+            const span s = own_cols(net, part, L->out, w);
             for (ptrdiff_t r = 0; r < rows && s.hi > s.lo; r++) {
                 const float *src = in + r * ld_in;
                 float *dst = L->y + r * L->out, *m = L->mask + r * L->out;
@@ -304,11 +405,12 @@ static const float *train_forward(worker *w, written *state, uint64_t key, uint6
                     memcpy(dst + s.lo, src + s.lo, sizeof(float) * (size_t)(s.hi - s.lo));
                 }
             }
+            *state = wrote(w, part);
             break;
+        }
         default:
             return NULL;
         }
-        *state = wrote(w, split);
         in = L->y;
         ld_in = L->out;
     }
@@ -338,56 +440,38 @@ static void clip_rows(float *g, ptrdiff_t ld, ptrdiff_t rows, ptrdiff_t n, float
     }
 }
 
-/* The optimizer on a block of parameters starting at p (rows x n, ld ldp in the slab), with
- * gradients at g (ld ldg). */
-static void update_block(const worker *w, float *p, ptrdiff_t ldp, const float *g,
-                         ptrdiff_t ldg, ptrdiff_t rows, ptrdiff_t n) {
+/* The optimizer on n contiguous parameters at p (a run of whole rows of a kernel, or a bias),
+ * with gradients g. */
+static void update_run(const worker *w, float *p, const float *g, ptrdiff_t n) {
     const annc_net *net = w->net;
     const ptrdiff_t off = p - net->params;
-    if (ldp == n && ldg == n) { /* whole rows: one run, no per-row loop or tails */
-        n *= rows;
-        rows = 1;
-    }
-    annc_opt_apply_2d(&w->opt, p, ldp, g, ldg, net->slot0 ? net->slot0 + off : NULL,
-                      net->slot1 ? net->slot1 + off : NULL, net->slot2 ? net->slot2 + off : NULL,
-                      rows, n);
+    annc_opt_apply(&w->opt, p, g, net->slot0 ? net->slot0 + off : NULL,
+                   net->slot1 ? net->slot1 + off : NULL, net->slot2 ? net->slot2 + off : NULL, n);
 }
 
-/* This thread's columns s of dW = inᵀ·g, and (fused) their update, DW_BLOCK_ROWS rows of W
- * at a time so that a block of the gradient is consumed while it is still in cache. Without
- * `fused` the gradient goes to L->dW for clipping and a later update. */
+/* dW = inᵀ·g for rows s of W, and (fused) their update, DW_BLOCK_ROWS rows of W at a time so
+ * that a block of the gradient is consumed while it is still in cache. Without `fused` the
+ * gradient goes to L->dW for clipping and a later update. */
 static void kernel_gradient(worker *w, annc_layer *L, const float *in, ptrdiff_t ld_in,
                             const float *g, span s) {
-    const ptrdiff_t n = s.hi - s.lo, out = L->out;
-    if (n <= 0) return;
+    const ptrdiff_t out = L->out;
+    if (s.hi <= s.lo) return;
     float *block = w->ws + annc_sgemm_part_workspace_floats(DW_BLOCK_ROWS, out, w->rows, L->in, out);
     block = (float *)(((uintptr_t)block + 63) & ~(uintptr_t)63);
-    const ptrdiff_t nblocks = (L->in + DW_BLOCK_ROWS - 1) / DW_BLOCK_ROWS;
-    for (ptrdiff_t r0 = 0; r0 < L->in; r0 += DW_BLOCK_ROWS) {
-        const ptrdiff_t nr = ANNC_MIN((ptrdiff_t)DW_BLOCK_ROWS, L->in - r0);
+    const ptrdiff_t nblocks = (s.hi - s.lo + DW_BLOCK_ROWS - 1) / DW_BLOCK_ROWS;
+    for (ptrdiff_t r0 = s.lo; r0 < s.hi; r0 += DW_BLOCK_ROWS) {
+        const ptrdiff_t nr = ANNC_MIN((ptrdiff_t)DW_BLOCK_ROWS, s.hi - r0);
         /* the first quarter went before the forward pass, the rest block by block here */
-        prefetch_upto(w, nblocks + 3 * (r0 / DW_BLOCK_ROWS + 1), 4 * nblocks);
-        float *W = L->W + r0 * out + s.lo;
-        float *dW = w->fused ? block : L->dW + r0 * out + s.lo;
-        const ptrdiff_t ld = w->fused ? n : out;
-        annc_sgemm_part(1, 0, nr, n, w->rows, 1.0f, in + r0, ld_in, g + s.lo, out, 0.0f, dW, ld,
+        prefetch_upto(w, nblocks + 3 * ((r0 - s.lo) / DW_BLOCK_ROWS + 1), 4 * nblocks);
+        float *W = L->W + r0 * out;
+        float *dW = w->fused ? block : L->dW + r0 * out;
+        annc_sgemm_part(1, 0, nr, out, w->rows, 1.0f, in + r0, ld_in, g, out, 0.0f, dW, out,
                         NULL, ANNC_ACT_LINEAR, 0.0f, L->in, out, w->ws);
-        add_reg_grad_rows(dW, ld, W, out, nr, n, L->kernel_l1, L->kernel_l2);
+        add_reg_grad_rows(dW, out, W, out, nr, out, L->kernel_l1, L->kernel_l2);
         if (!w->fused) continue;
-        if (w->net->clipvalue > 0.0f) clip_rows(dW, ld, nr, n, w->net->clipvalue);
-        update_block(w, W, out, dW, ld, nr, n);
+        if (w->net->clipvalue > 0.0f) clip_rows(dW, out, nr, out, w->net->clipvalue);
+        update_run(w, W, dW, nr * out);
     }
-}
-
-static void run_pending(worker *w) {
-    pending_update p = w->pending;
-    w->pending.layer = -1;
-    annc_layer *L = &w->net->layers[p.layer];
-    kernel_gradient(w, L, p.in, p.ld_in, p.g, own_span(L->out, out_split(w->net, p.layer, w->rows, w->nt), w));
-}
-
-static void flush_pending(worker *w) {
-    if (w->pending.layer >= 0) barrier(w); /* runs it */
 }
 
 /* db[s] = column sums of g[:, s] (+ regularisation); fused: the update of b[s] too. */
@@ -403,7 +487,7 @@ static void bias_gradient(const worker *w, annc_layer *L, const float *g, span s
     add_reg_grad_rows(db, n, L->b + s.lo, n, 1, n, L->bias_l1, L->bias_l2);
     if (!w->fused) return;
     if (w->net->clipvalue > 0.0f) clip_rows(db, n, 1, n, w->net->clipvalue);
-    update_block(w, L->b + s.lo, n, db, n, 1, n);
+    update_run(w, L->b + s.lo, db, n);
 }
 
 /* g[:, s] = d/d(input) of an activation, in place, row by row over the span. */
@@ -426,7 +510,7 @@ static void train_backward(worker *w) {
     annc_net *net = w->net;
     const ptrdiff_t rows = w->rows;
     float *g = net->gbuf0, *other = net->gbuf1;
-    written state = wrote(w, 0);
+    written state = wrote(w, PART_THREAD0);
     int first = net->nlayers; /* no gradient flows below the first layer with parameters */
     for (int l = 0; l < net->nlayers; l++)
         if (net->layers[l].kind == ANNC_LAYER_DENSE && net->layers[l].trainable) {
@@ -438,11 +522,12 @@ static void train_backward(worker *w) {
         const int last = l == net->nlayers - 1;
         const float *in = l == 0 ? w->x : net->layers[l - 1].y;
         const ptrdiff_t ld_in = l == 0 ? net->in_features : L->in;
-        const int split = out_split(net, l, rows, w->nt);
-        const span s = own_span(L->out, split, w);
+        const int part = out_part(net, l, rows, w->nt);
+        const span s = own_cols(net, part, L->out, w);
         switch (L->kind) {
         case ANNC_LAYER_DENSE: {
-            require(w, state, split ? READ_OWN_SPLIT : READ_OWN_THREAD0);
+            const int split = split_layer(net, l, rows, w->nt);
+            require(w, state, READ_OWN, part);
             if (L->activity_l1 != 0.0f || L->activity_l2 != 0.0f)
                 add_reg_grad_rows(g + s.lo, L->out, L->y + s.lo, L->out, rows, s.hi - s.lo,
                                   L->activity_l1, L->activity_l2);
@@ -454,67 +539,54 @@ static void train_backward(worker *w) {
                                          rows, s);
                 }
             }
-            state = wrote(w, split);
+            state = wrote(w, part);
             if (L->trainable && L->b) bias_gradient(w, L, g, s);
+            /* dX and dW read every column of g; each thread its own rows of W */
+            require(w, state, split ? READ_ALL_BY_EVERYONE : READ_ALL_BY_THREAD0, 0);
+            const span r = split ? own_rows(net, l, w)
+                                 : (span){0, w->tid == 0 ? L->in : 0};
             const int need_dx = l > first;
-            int dx_split = 0;
-            if (need_dx) {
-                /* the gradient below, from W as the forward pass used it: split like the
-                 * layer below's output when this layer is split, else thread 0's */
-                dx_split = split && out_split(net, l - 1, rows, w->nt);
-                flush_pending(w); /* its gradient lives in `other` */
-                require(w, state, dx_split ? READ_ALL_BY_EVERYONE : READ_ALL_BY_THREAD0);
-                const span d = own_span(L->in, dx_split, w);
-                if (d.hi > d.lo)
-                    annc_sgemm_part(0, 1, rows, d.hi - d.lo, L->out, 1.0f, g, L->out,
-                                    L->W + d.lo * L->out, L->out, 0.0f, other + d.lo, L->in,
-                                    NULL, ANNC_ACT_LINEAR, 0.0f, rows, L->in, w->ws);
-            }
-            if (L->trainable) {
-                /* another thread may still read W for its part of the gradient below */
-                const int conflict = w->fused && need_dx && (split || dx_split) && w->nt > 1;
-                if (conflict) {
-                    pending_update p = {l, in, ld_in, g};
-                    w->pending = p;
-                } else {
-                    kernel_gradient(w, L, in, ld_in, g, s);
-                }
-            }
+            /* the gradient below from W as the forward pass used it, so before its update */
+            if (need_dx && r.hi > r.lo)
+                annc_sgemm_part(0, 1, rows, r.hi - r.lo, L->out, 1.0f, g, L->out,
+                                L->W + r.lo * L->out, L->out, 0.0f, other + r.lo, L->in, NULL,
+                                ANNC_ACT_LINEAR, 0.0f, rows, L->in, w->ws);
+            if (L->trainable) kernel_gradient(w, L, in, ld_in, g, r);
             if (need_dx) {
                 float *t = g;
                 g = other;
                 other = t;
-                state = wrote(w, dx_split);
+                state = wrote(w, split ? l : PART_THREAD0);
             }
             break;
         }
         case ANNC_LAYER_ACTIVATION:
             if (last && net->fused) break; /* the loss already differentiated through it */
             if (L->act == ANNC_ACT_SOFTMAX) {
-                require(w, state, READ_ALL_BY_THREAD0);
+                require(w, state, READ_ALL_BY_THREAD0, 0);
                 if (w->tid == 0) annc_softmax_backward(g, g, L->y, rows, L->out);
+                state = wrote(w, PART_THREAD0);
             } else {
-                require(w, state, split ? READ_OWN_SPLIT : READ_OWN_THREAD0);
+                require(w, state, READ_OWN, part);
                 /* the input is the previous layer's output, still intact: no copy kept */
                 act_backward_columns(L->act, L->act_param, g, in, ld_in, L->y, L->out, rows, s);
+                state = wrote(w, part);
             }
-            state = wrote(w, split);
             break;
         case ANNC_LAYER_DROPOUT:
-            require(w, state, split ? READ_OWN_SPLIT : READ_OWN_THREAD0);
+            require(w, state, READ_OWN, part);
             if (L->rate > 0.0f)
-                for (ptrdiff_t r = 0; r < rows; r++)
+                for (ptrdiff_t rr = 0; rr < rows; rr++)
                     for (ptrdiff_t j = s.lo; j < s.hi; j++)
-                        g[r * L->out + j] *= L->mask[r * L->out + j];
-            state = wrote(w, split);
+                        g[rr * L->out + j] *= L->mask[rr * L->out + j];
+            state = wrote(w, part);
             break;
         }
     }
-    flush_pending(w);
 }
 
-/* After an unfused backward (norm clipping): thread 0 clips, then every thread updates what it
- * owns. */
+/* After an unfused backward (norm clipping): thread 0 clips, then every thread updates the
+ * rows it owns; thread 0 the biases. */
 static void clipped_update(worker *w) {
     annc_net *net = w->net;
     barrier(w);
@@ -523,10 +595,11 @@ static void clipped_update(worker *w) {
     for (int l = 0; l < net->nlayers; l++) {
         annc_layer *L = &net->layers[l];
         if (L->kind != ANNC_LAYER_DENSE || !L->trainable) continue;
-        const span s = own_span(L->out, out_split(net, l, w->rows, w->nt), w);
-        if (s.hi <= s.lo) continue;
-        update_block(w, L->W + s.lo, L->out, L->dW + s.lo, L->out, L->in, s.hi - s.lo);
-        if (L->b) update_block(w, L->b + s.lo, 0, L->db + s.lo, 0, 1, s.hi - s.lo);
+        const span r = split_layer(net, l, w->rows, w->nt) ? own_rows(net, l, w)
+                                                          : (span){0, w->tid == 0 ? L->in : 0};
+        if (r.hi > r.lo)
+            update_run(w, L->W + r.lo * L->out, L->dW + r.lo * L->out, (r.hi - r.lo) * L->out);
+        if (L->b && w->tid == 0) update_run(w, L->b, L->db, L->out);
     }
 }
 
@@ -582,9 +655,11 @@ static void run_chunk(chunk *c, int tid, int nt) {
     w.opt = *c->opt;
     w.tid = tid;
     w.nt = nt;
-    w.ws = net->ws + (size_t)tid * annc_eng_train_ws_per_thread(net, net->rows);
+    w.partials[0] = net->ws;
+    w.partials[1] = net->ws + partial_floats(net, net->rows);
+    w.ws = net->ws + 2 * partial_floats(net, net->rows) +
+           (size_t)tid * annc_eng_train_ws_per_thread(net, net->rows);
     w.fused = !(net->clipnorm > 0.0f || net->global_clipnorm > 0.0f);
-    w.pending.layer = -1;
     const size_t half = (size_t)net->rows * (size_t)net->in_features;
 
     ptrdiff_t rows = step_rows(c, 0);
@@ -602,9 +677,9 @@ static void run_chunk(chunk *c, int tid, int nt) {
         prefetch_plan(&w, c->x, c->ldx, next > 0 ? step_idx(c, s + 1) : NULL, next);
         prefetch_upto(&w, 1, 4);
 
-        written state = {BY_THREAD0, -1};
+        written state = {PART_THREAD0, -1};
         const float *pred = train_forward(&w, &state, c->key, counter);
-        require(&w, state, READ_ALL_BY_THREAD0);
+        require(&w, state, READ_ALL_BY_THREAD0, 0);
         if (tid == 0) {
             const int st = pred ? loss_section(&w, c, pred) : ANNC_ERR_ARG;
             if (st != ANNC_OK && c->status == ANNC_OK) c->status = st;
@@ -632,14 +707,23 @@ size_t annc_eng_train_ws_per_thread(const annc_net *net, ptrdiff_t rows) {
     for (int l = 0; l < net->nlayers; l++) {
         const annc_layer *L = &net->layers[l];
         if (L->kind != ANNC_LAYER_DENSE) continue;
+        /* forward: whole, by fixed blocks, or one block's partial product */
         need = ANNC_MAX(need, annc_sgemm_part_workspace_floats(rows, L->out, L->in, rows, L->out));
+        need = ANNC_MAX(need, annc_sgemm_kc_workspace_floats(rows, L->out, block_rows(L)));
+        /* input gradient */
         need = ANNC_MAX(need, annc_sgemm_part_workspace_floats(rows, L->in, L->out, rows, L->in));
+        /* a block of the weight gradient, then the block itself */
         const size_t block = annc_sgemm_part_workspace_floats(DW_BLOCK_ROWS, L->out, rows, L->in,
                                                               L->out) +
                              16 + (size_t)DW_BLOCK_ROWS * (size_t)L->out;
         need = ANNC_MAX(need, block);
     }
     return (need + 15) / 16 * 16;
+}
+
+size_t annc_eng_train_ws_floats(const annc_net *net, ptrdiff_t rows) {
+    return 2 * partial_floats(net, rows) +
+           (size_t)ANNC_MAX(net->nthreads, 1) * annc_eng_train_ws_per_thread(net, rows);
 }
 
 int annc_train_steps(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff_t ldx,
