@@ -209,24 +209,32 @@ static written wrote(const worker *w, int part) {
 
 /* This thread's share of the rows of a step: rows idx[0:rows] of x into buf, the labels (by
  * thread 0) into the target buffer. */
-/* Rows [*r0, *r1) of a step's `rows` that thread tid gathers: thread 0, which also runs the
- * loss and the narrow layers, takes half a share. */
+/* Rows [*r0, *r1) of a step's `rows` that thread tid gathers. With several threads, thread 0
+ * gathers none: the others copy the next batch while thread 0 alone runs the loss and the
+ * narrow layers. */
 static void gather_rows(int tid, int nt, ptrdiff_t rows, ptrdiff_t *r0, ptrdiff_t *r1) {
-    const ptrdiff_t shares = 2 * (ptrdiff_t)nt - 1; /* in half shares */
-    *r0 = tid == 0 ? 0 : rows * (2 * tid - 1) / shares;
-    *r1 = rows * (2 * tid + 1) / shares;
+    if (nt <= 1) {
+        *r0 = 0;
+        *r1 = rows;
+        return;
+    }
+    *r0 = tid == 0 ? 0 : rows * (tid - 1) / (nt - 1);
+    *r1 = tid == 0 ? 0 : rows * tid / (nt - 1);
 }
 
+/* This thread's share of the rows idx[0:rows] of x, into buf. */
 static void gather_share(const worker *w, float *buf, const float *x, ptrdiff_t ldx,
-                         const void *targets, ptrdiff_t target_cols, const int64_t *idx,
-                         ptrdiff_t rows) {
-    const annc_net *net = w->net;
-    const ptrdiff_t nin = net->in_features;
+                         const int64_t *idx, ptrdiff_t rows) {
+    const ptrdiff_t nin = w->net->in_features;
     ptrdiff_t r0, r1;
     gather_rows(w->tid, w->nt, rows, &r0, &r1);
     for (ptrdiff_t r = r0; r < r1; r++)
         memcpy(buf + r * nin, x + idx[r] * ldx, sizeof(float) * (size_t)nin);
-    if (w->tid != 0) return;
+}
+
+/* The targets of rows idx[0:rows] (thread 0, after its loss has read the previous ones). */
+static void gather_targets(const annc_net *net, const void *targets, ptrdiff_t target_cols,
+                           const int64_t *idx, ptrdiff_t rows) {
     if (target_cols == 0) {
         int32_t *t = (int32_t *)net->tbuf;
         for (ptrdiff_t r = 0; r < rows; r++) t[r] = ((const int32_t *)targets)[idx[r]];
@@ -238,10 +246,10 @@ static void gather_share(const worker *w, float *buf, const float *x, ptrdiff_t 
     }
 }
 
-/* The rows this thread will gather at the end of the step come from DRAM (x is large and
- * shuffled). Asking for them all at once stalls the core on its miss buffers for as long as
- * the copy itself would; asked a few at a time between the step's compute phases, the misses
- * overlap with arithmetic and the gather then copies from cache. */
+/* The rows a thread gathers come from DRAM (x is large and shuffled). Asking for them all at
+ * once stalls the core on its miss buffers for as long as the copy itself would; asked a few
+ * at a time between the compute phases of the step before, the misses overlap with
+ * arithmetic and the gather then copies from cache. */
 static void prefetch_plan(worker *w, const float *x, ptrdiff_t ldx, const int64_t *idx,
                           ptrdiff_t rows) {
     w->pf_x = x;
@@ -664,7 +672,12 @@ static void run_chunk(chunk *c, int tid, int nt) {
 
     ptrdiff_t rows = step_rows(c, 0);
     if (rows > 0) {
-        gather_share(&w, net->xbuf, c->x, c->ldx, c->targets, c->target_cols, step_idx(c, 0), rows);
+        /* the first step's rows, all threads at once */
+        const ptrdiff_t r0 = rows * tid / nt, r1 = rows * (tid + 1) / nt;
+        for (ptrdiff_t r = r0; r < r1; r++)
+            memcpy(net->xbuf + r * net->in_features, c->x + step_idx(c, 0)[r] * c->ldx,
+                   sizeof(float) * (size_t)net->in_features);
+        if (tid == 0) gather_targets(net, c->targets, c->target_cols, step_idx(c, 0), rows);
     }
     barrier(&w);
     for (ptrdiff_t s = 0; s < c->nsteps && rows > 0; s++) {
@@ -674,11 +687,16 @@ static void run_chunk(chunk *c, int tid, int nt) {
         annc_opt_prepare(&w.opt);
         const uint64_t counter = c->counter + ((uint64_t)(c->first_step + s) << 40);
         const ptrdiff_t next = step_rows(c, s + 1);
-        prefetch_plan(&w, c->x, c->ldx, next > 0 ? step_idx(c, s + 1) : NULL, next);
+        float *next_buf = net->xbuf + (size_t)((s + 1) & 1) * half;
+        /* one thread gathers the next step's rows at the end of this one; several gather
+         * them while thread 0 runs the loss, so they prefetch the step after that */
+        const ptrdiff_t ahead = nt > 1 ? 2 : 1, pf_rows = step_rows(c, s + ahead);
+        prefetch_plan(&w, c->x, c->ldx, pf_rows > 0 ? step_idx(c, s + ahead) : NULL, pf_rows);
         prefetch_upto(&w, 1, 4);
 
         written state = {PART_THREAD0, -1};
         const float *pred = train_forward(&w, &state, c->key, counter);
+        if (nt > 1 && next > 0) gather_share(&w, next_buf, c->x, c->ldx, step_idx(c, s + 1), next);
         require(&w, state, READ_ALL_BY_THREAD0, 0);
         if (tid == 0) {
             const int st = pred ? loss_section(&w, c, pred) : ANNC_ERR_ARG;
@@ -688,10 +706,9 @@ static void run_chunk(chunk *c, int tid, int nt) {
         if (!w.fused) clipped_update(&w);
         w.opt.iterations += 1;
 
-        /* the next step's rows into the other buffer */
         if (next > 0) {
-            gather_share(&w, net->xbuf + (size_t)((s + 1) & 1) * half, c->x, c->ldx, c->targets,
-                         c->target_cols, step_idx(c, s + 1), next);
+            if (nt == 1) gather_share(&w, next_buf, c->x, c->ldx, step_idx(c, s + 1), next);
+            if (tid == 0) gather_targets(net, c->targets, c->target_cols, step_idx(c, s + 1), next);
         }
         if (tid == 0) c->seen += rows;
         barrier(&w);
