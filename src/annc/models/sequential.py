@@ -25,9 +25,19 @@ _F32 = np.dtype(np.float32)
 _KIND_DENSE, _KIND_ACTIVATION, _KIND_DROPOUT = 0, 1, 2
 _ACT_LINEAR, _ACT_SIGMOID, _ACT_SOFTMAX = 0, 2, 4
 _LOSS_SPARSE_CCE, _LOSS_CCE, _LOSS_BCE = 0, 1, 2
+_SLAB_ALIGN = 16              # floats: one 64-byte cache line
 _PREDICT_ROWS = 1024         # rows per executor chunk in predict/evaluate/model(x)
 _CHUNK_SECONDS = 0.05        # wall time between callback calls when no batch hooks are needed
 _slab_generation = 0         # bumped whenever a model moves weights into a new slab
+
+
+def _aligned_floats(n: int, value: float) -> np.ndarray:
+    """A float32 array of n values starting on a 64-byte boundary."""
+    raw = np.empty(n + _SLAB_ALIGN, dtype=np.float32)
+    skip = (-raw.ctypes.data % 64) // 4
+    out = raw[skip:skip + n]
+    out.fill(value)
+    return out
 
 
 class _Compiled:
@@ -178,14 +188,17 @@ class Sequential(Layer):
         _slab_generation += 1
         self._slab_gen = _slab_generation
         variables = self.weights
-        total = sum(v.size for v in variables)
-        params = np.zeros(max(total, 1), dtype=np.float32)
-        offset = 0
+        # every variable starts on a 64-byte line, so a thread's block of a kernel's rows is
+        # whole cache lines (train.c) and gradient and slot slabs mirror it
+        offsets, total = [], 0
         for v in variables:
-            view = params[offset:offset + v.size].reshape(v.shape)
-            v._rebind(view)
-            offset += v.size
-        self._slab = {"params": params, "grads": np.zeros_like(params), "size": total}
+            offsets.append(total)
+            total += -(-v.size // _SLAB_ALIGN) * _SLAB_ALIGN
+        params = _aligned_floats(max(total, 1), 0.0)
+        for v, off in zip(variables, offsets):
+            v._rebind(params[off:off + v.size].reshape(v.shape))
+        self._slab = {"params": params, "grads": _aligned_floats(params.size, 0.0),
+                      "size": total}
         self._opt_state = None
         self._engines.clear()
 
@@ -410,7 +423,7 @@ class Sequential(Layer):
         opt = self._compiled.optimizer
         if self._opt_state is None or self._opt_state[0] is not opt:
             size = self._slab["params"].size
-            slots = [np.full(size, opt._slot_initial_value(i), dtype=np.float32)
+            slots = [_aligned_floats(size, opt._slot_initial_value(i))
                      for i in range(opt._num_slots())]
             self._opt_state = (opt, slots)
             self._expose_slots(opt, slots)
