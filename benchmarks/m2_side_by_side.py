@@ -86,6 +86,14 @@ def best_s(fn, reps=5):
     return min(_timed(fn) for _ in range(reps))
 
 
+def _settle(seconds=0.3):
+    """Let the previous library's thread pool go idle before the next one is timed: OpenBLAS's,
+    PyTorch's and annc's idle threads spin for a while after their last call, and on a 2-core
+    machine a spinning pool steals a core from whichever library runs next. A program uses
+    one of them at a time; every library gets the same pause."""
+    time.sleep(seconds)
+
+
 def _timed(fn):
     t = time.perf_counter()
     fn()
@@ -164,10 +172,13 @@ def main(argv=None):
     torch_run = torch_epoch_runner(xtr, ytr, args.seed)
     torch_times = []
     for epoch in range(args.epochs):
+        _settle()
         model.fit(xtr, ytr, epochs=epoch + 1, initial_epoch=epoch, verbose=0, callbacks=[timer])
+        _settle()
         with numpy_threads(np_threads):
             np_times.append(_timed(lambda: ref.train_epoch(xtr, ytr, rng=rng)))
         if torch_run is not None:
+            _settle()
             torch_times.append(_timed(torch_run[0]))
     annc_acc = model.evaluate(xte, yte, verbose=0)[1]
     np_acc = ref.accuracy(xte, yte)
