@@ -16,6 +16,8 @@
 #include <omp.h>
 #endif
 
+static size_t predict_thread_floats(const annc_net *net, ptrdiff_t rows);
+
 size_t annc_net_workspace_floats(const annc_net *net, ptrdiff_t rows) {
     /* training: one region per thread (train.c) */
     size_t need = annc_eng_train_ws_floats(net, rows);
@@ -25,6 +27,9 @@ size_t annc_net_workspace_floats(const annc_net *net, ptrdiff_t rows) {
         /* inference: the forward product on all threads */
         need = ANNC_MAX(need, annc_sgemm_workspace_floats(rows, L->out, L->in, net->nthreads));
     }
+    /* inference of many chunks: one chunk per thread at a time */
+    if (net->nthreads > 1)
+        need = ANNC_MAX(need, (size_t)net->nthreads * predict_thread_floats(net, rows));
     return need;
 }
 
@@ -32,35 +37,43 @@ size_t annc_net_workspace_floats(const annc_net *net, ptrdiff_t rows) {
 
 /* out = act(in · W + b) for a Dense layer; a handful of rows skips the packed GEMM, whose
  * packing of W would cost more than the product. */
-static void dense_product(annc_net *net, const annc_layer *L, const float *in, ptrdiff_t ld_in,
+/* What an inference pass runs on: the layers (the net's own, or a thread's copy whose output
+ * buffers are its own), a GEMM workspace and the threads each product may use. */
+typedef struct {
+    annc_layer *layers;
+    float *ws;
+    int nthreads;
+} pass;
+
+static void dense_product(const pass *f, const annc_layer *L, const float *in, ptrdiff_t ld_in,
                           ptrdiff_t rows, float *out, int act, float act_param) {
     if (rows <= ANNC_ROWGEMM_MAX_ROWS)
         annc_rowgemm(rows, L->out, L->in, in, ld_in, L->W, L->out, out, L->out, L->b, act,
                      act_param);
     else
         annc_sgemm(0, 0, rows, L->out, L->in, 1.0f, in, ld_in, L->W, L->out, 0.0f, out, L->out,
-                   L->b, act, act_param, net->nthreads, net->ws);
+                   L->b, act, act_param, f->nthreads, f->ws);
 }
 
 /* Inference: runs the layers on rows x (ld ldx), threads inside each product. With
  * `logits_out` the last layer's softmax/sigmoid is skipped (the loss fuses it), so the last y
  * holds logits. Returns the last layer's output. */
-static const float *forward(annc_net *net, const float *x, ptrdiff_t ldx, ptrdiff_t rows,
-                            int logits_out) {
+static const float *forward_pass(const annc_net *net, const pass *f, const float *x,
+                                 ptrdiff_t ldx, ptrdiff_t rows, int logits_out) {
     const float *in = x;
     ptrdiff_t ld_in = ldx;
     for (int l = 0; l < net->nlayers; l++) {
-        annc_layer *L = &net->layers[l];
+        annc_layer *L = &f->layers[l];
         const int last = l == net->nlayers - 1;
         const int act = (last && logits_out) ? ANNC_ACT_LINEAR : L->act;
         switch (L->kind) {
         case ANNC_LAYER_DENSE:
             if (act == ANNC_ACT_SOFTMAX) {
                 float *z = L->z ? L->z : L->y;
-                dense_product(net, L, in, ld_in, rows, z, ANNC_ACT_LINEAR, 0.0f);
+                dense_product(f, L, in, ld_in, rows, z, ANNC_ACT_LINEAR, 0.0f);
                 annc_softmax_forward(L->y, L->out, z, L->out, rows, L->out);
             } else {
-                dense_product(net, L, in, ld_in, rows, L->y, act, L->act_param);
+                dense_product(f, L, in, ld_in, rows, L->y, act, L->act_param);
             }
             break;
         case ANNC_LAYER_ACTIVATION:
@@ -83,6 +96,44 @@ static const float *forward(annc_net *net, const float *x, ptrdiff_t ldx, ptrdif
         ld_in = L->out;
     }
     return in;
+}
+
+static const float *forward(annc_net *net, const float *x, ptrdiff_t ldx, ptrdiff_t rows,
+                            int logits_out) {
+    const pass f = {net->layers, net->ws, net->nthreads};
+    return forward_pass(net, &f, x, ldx, rows, logits_out);
+}
+
+/* One thread's region for predicting whole chunks on its own: a copy of the layers, their
+ * output buffers for net->rows rows, and a one-thread GEMM workspace. */
+static size_t layer_copy_floats(const annc_net *net) {
+    return ((size_t)net->nlayers * sizeof(annc_layer) + 63) / 64 * 16;
+}
+
+static size_t predict_thread_floats(const annc_net *net, ptrdiff_t rows) {
+    size_t need = layer_copy_floats(net), gemm = 0;
+    for (int l = 0; l < net->nlayers; l++) {
+        const annc_layer *L = &net->layers[l];
+        need += ((size_t)rows * (size_t)L->out + 15) / 16 * 16;
+        if (L->kind == ANNC_LAYER_DENSE)
+            gemm = ANNC_MAX(gemm, annc_sgemm_workspace_floats(rows, L->out, L->in, 1));
+    }
+    return need + (gemm + 15) / 16 * 16;
+}
+
+static pass predict_thread_pass(const annc_net *net, float *region) {
+    pass f;
+    f.layers = (annc_layer *)region;
+    memcpy(f.layers, net->layers, sizeof(annc_layer) * (size_t)net->nlayers);
+    float *p = region + layer_copy_floats(net);
+    for (int l = 0; l < net->nlayers; l++) {
+        f.layers[l].y = p;
+        f.layers[l].z = NULL; /* softmax runs in place */
+        p += ((size_t)net->rows * (size_t)net->layers[l].out + 15) / 16 * 16;
+    }
+    f.ws = p;
+    f.nthreads = 1;
+    return f;
 }
 
 /* ---------------------------------------------------------------- loss and metrics */
@@ -299,16 +350,43 @@ int annc_evaluate(annc_net *net, const float *x, ptrdiff_t ldx, const void *targ
 int annc_predict(annc_net *net, float *out, const float *x, ptrdiff_t ldx, ptrdiff_t n) {
     int st = annc_eng_check_net(net, ANNC_MIN(n, net->rows));
     if (st != ANNC_OK) return st;
-    const ptrdiff_t cols = net->out_features;
+    const ptrdiff_t cols = net->out_features, chunk = net->rows;
+    const ptrdiff_t nchunks = (n + chunk - 1) / chunk;
     annc_layer *last = &net->layers[net->nlayers - 1];
-    for (ptrdiff_t r0 = 0; r0 < n; r0 += net->rows) {
-        const ptrdiff_t rows = ANNC_MIN(net->rows, n - r0);
-        /* write the last layer straight into the caller's array: no copy */
-        float *saved = last->y;
-        last->y = out + r0 * cols;
-        const float *pred = forward(net, x + r0 * ldx, ldx, rows, 0);
-        last->y = saved;
-        if (!pred) return ANNC_ERR_ARG;
+    int nt = (int)ANNC_MIN((ptrdiff_t)net->nthreads, nchunks);
+    if (nt <= 1) {
+        /* one chunk (or one thread): threads inside each product */
+        for (ptrdiff_t r0 = 0; r0 < n; r0 += chunk) {
+            const ptrdiff_t rows = ANNC_MIN(chunk, n - r0);
+            /* write the last layer straight into the caller's array: no copy */
+            float *saved = last->y;
+            last->y = out + r0 * cols;
+            const float *pred = forward(net, x + r0 * ldx, ldx, rows, 0);
+            last->y = saved;
+            if (!pred) return ANNC_ERR_ARG;
+        }
+        return ANNC_OK;
     }
-    return ANNC_OK;
+    /* Many chunks: each thread runs whole chunks through every layer on its own buffers, so
+     * no product waits for a barrier and the narrow layers and softmax run in parallel too.
+     * A chunk's products are the same one-thread products either way: same results. */
+    const size_t region = predict_thread_floats(net, chunk);
+    int failed = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) reduction(| : failed)
+#endif
+    {
+        int tid = 0, got = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+        got = omp_get_num_threads();
+#endif
+        pass f = predict_thread_pass(net, net->ws + (size_t)tid * region);
+        for (ptrdiff_t c = tid; c < nchunks; c += got) {
+            const ptrdiff_t r0 = c * chunk, rows = ANNC_MIN(chunk, n - r0);
+            f.layers[net->nlayers - 1].y = out + r0 * cols;
+            if (!forward_pass(net, &f, x + r0 * ldx, ldx, rows, 0)) failed = 1;
+        }
+    }
+    return failed ? ANNC_ERR_ARG : ANNC_OK;
 }
