@@ -1,6 +1,8 @@
 /* Diagnostic: the executor alone, no Python, on Program 2 shapes (batch 32, synthetic data),
  * to see how a training step scales with threads without NumPy/OpenBLAS or the interpreter
- * around it. Not a claim against a rival (see m2_side_by_side.py for those).
+ * around it. Not a claim against a rival (see m2_side_by_side.py for those). It alternates
+ * 1 thread and N threads (first argument, default 2) for `reps` rounds (default 5) over a
+ * 60,000-row x, so both see the same machine noise, and prints the best and median per step.
  *
  *   cmake --build build && gcc -O2 benchmarks/step_harness.c -Icsrc build/libannc_core.a \
  *       -fopenmp -lm -o /tmp/step_harness && /tmp/step_harness 2 [reps]
