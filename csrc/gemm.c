@@ -116,6 +116,20 @@ static size_t thread_ws_floats(const annc_kernels *K, int MR, ptrdiff_t mt, ptrd
     return (size_t)round_up(mc * kc, 16) + (size_t)round_up(kc * nc, 16);
 }
 
+/* Hints for the source of a B panel: rows [p0, p0 + kc) x columns [j0, j0 + n). */
+static void prefetch_panel(mview B, ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0, ptrdiff_t n) {
+#if defined(__GNUC__) || defined(__clang__)
+    if (B.rs == 1) {
+        for (ptrdiff_t q = j0; q < j0 + n; q++)
+            for (ptrdiff_t p = p0; p < p0 + kc; p += 16) __builtin_prefetch(B.p + p + q * B.cs, 0, 2);
+    } else if (B.cs == 1) {
+        for (ptrdiff_t p = p0; p < p0 + kc; p++) __builtin_prefetch(B.p + p * B.rs + j0, 0, 2);
+    }
+#else
+    (void)B; (void)p0; (void)kc; (void)j0; (void)n;
+#endif
+}
+
 static void gemm_rect(const annc_kernels *K, const gemm_problem *g, rect r, float *ws) {
     const int MR = g->MR, NR = K->NR;
     const ptrdiff_t MC = K->MC, NC = K->NC;
@@ -127,6 +141,11 @@ static void gemm_rect(const annc_kernels *K, const gemm_problem *g, rect r, floa
     const annc_gemm_ukernel ukr = g->ukr;
     const mview A = g->a, B = g->b;
     const ptrdiff_t rsc = g->rsc, csc = g->csc;
+    /* With one block of A rows, each B panel is used once right after it is packed: pack it
+     * then, and ask memory for the next panel's source meanwhile. When B streams from DRAM
+     * (inference over a large batch: B is the input rows) its latency then overlaps with the
+     * kernel instead of stalling a packing pass over the whole block. */
+    const int lazy = mt <= MC;
 
     for (ptrdiff_t jc = r.n0; jc < r.n1; jc += NC) {
         const ptrdiff_t nc = ANNC_MIN(NC, r.n1 - jc);
@@ -134,7 +153,7 @@ static void gemm_rect(const annc_kernels *K, const gemm_problem *g, rect r, floa
             const ptrdiff_t kc = ANNC_MIN(KC, g->k - pc);
             const float ab[2] = {g->alpha, pc == 0 ? g->beta : 1.0f};
             const int last = pc + kc == g->k;
-            K->pack_b(bp, B.p + pc * B.rs + jc * B.cs, B.rs, B.cs, kc, nc);
+            if (!lazy) K->pack_b(bp, B.p + pc * B.rs + jc * B.cs, B.rs, B.cs, kc, nc);
             for (ptrdiff_t ic = r.m0; ic < r.m1; ic += MC) {
                 const ptrdiff_t mc = ANNC_MIN(MC, r.m1 - ic);
                 /* a direct A is read in place except for a partial last panel, which the
@@ -147,6 +166,10 @@ static void gemm_rect(const annc_kernels *K, const gemm_problem *g, rect r, floa
                     const int nr = (int)ANNC_MIN((ptrdiff_t)NR, nc - jr);
                     const float *bpanel = bp + jr * kc;
                     const ptrdiff_t j = jc + jr;
+                    if (lazy) {
+                        K->pack_b(bp + jr * kc, B.p + pc * B.rs + j * B.cs, B.rs, B.cs, kc, nr);
+                        if (jr + NR < nc) prefetch_panel(B, pc, kc, j + NR, ANNC_MIN(NR, nc - jr - NR));
+                    }
                     float *ct = g->c + ic * rsc + j * csc;
                     if (mfull > 0)
                         ukr(kc, A.p + ic + pc * A.cs, MR, A.cs, bpanel, ct, MR * rsc, rsc, csc, ab,
