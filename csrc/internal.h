@@ -80,12 +80,6 @@ int annc_sgemm_kc(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                   ptrdiff_t kc, float *workspace);
 size_t annc_sgemm_kc_workspace_floats(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc);
 
-/* annc_opt_apply on a block of `rows` rows of n parameters: row r's parameters and optimizer
- * slots start at r * ldw, its gradients at r * ldg (one thread's columns of a layer's kernel). */
-void annc_opt_apply_2d(const annc_optimizer *o, float *w, ptrdiff_t ldw, const float *g,
-                       ptrdiff_t ldg, float *s0, float *s1, float *s2, ptrdiff_t rows,
-                       ptrdiff_t n);
-
 /* The executor's pieces shared by engine.c (inference, evaluation) and train.c (training):
  * loss over rows (adds the per-sample sum to *sum, writes d/d(pred) to dpred when non-NULL),
  * metric sums, activity and weight regularisation penalties as Keras reports them, clipping by

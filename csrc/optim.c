@@ -42,7 +42,6 @@
 #include <math.h>
 
 #include "annc.h"
-#include "internal.h"
 
 #include "optim_inline.h"
 
@@ -132,32 +131,24 @@ void annc_opt_prepare(annc_optimizer *o) {
 }
 
 /* the portable instantiation; optim_avx2.c makes the AVX2 one */
-void annc_opt_apply_generic(const annc_optimizer *o, float *w, ptrdiff_t ldw, const float *g,
-                            ptrdiff_t ldg, float *s0, float *s1, float *s2, ptrdiff_t rows,
-                            ptrdiff_t n);
+void annc_opt_apply_generic(const annc_optimizer *o, float *w, const float *g, float *s0,
+                            float *s1, float *s2, ptrdiff_t n);
 #define ANNC_OPT_APPLY_NAME annc_opt_apply_generic
 #include "optim_kernels.h"
 
 #ifdef ANNC_HAVE_AVX2_KERNELS
-void annc_opt_apply_avx2(const annc_optimizer *o, float *w, ptrdiff_t ldw, const float *g,
-                         ptrdiff_t ldg, float *s0, float *s1, float *s2, ptrdiff_t rows,
-                         ptrdiff_t n);
+void annc_opt_apply_avx2(const annc_optimizer *o, float *w, const float *g, float *s0, float *s1,
+                         float *s2, ptrdiff_t n);
 #endif
 
 /* The update is bound by sqrt and division throughput: 8-wide AVX2 halves its cost. */
-void annc_opt_apply_2d(const annc_optimizer *o, float *w, ptrdiff_t ldw, const float *g,
-                       ptrdiff_t ldg, float *s0, float *s1, float *s2, ptrdiff_t rows,
-                       ptrdiff_t n) {
+void annc_opt_apply(const annc_optimizer *o, float *w, const float *g, float *s0, float *s1,
+                    float *s2, ptrdiff_t n) {
 #ifdef ANNC_HAVE_AVX2_KERNELS
     if (annc_isa() == ANNC_ISA_AVX2) {
-        annc_opt_apply_avx2(o, w, ldw, g, ldg, s0, s1, s2, rows, n);
+        annc_opt_apply_avx2(o, w, g, s0, s1, s2, n);
         return;
     }
 #endif
-    annc_opt_apply_generic(o, w, ldw, g, ldg, s0, s1, s2, rows, n);
-}
-
-void annc_opt_apply(const annc_optimizer *o, float *w, const float *g, float *s0, float *s1,
-                    float *s2, ptrdiff_t n) {
-    annc_opt_apply_2d(o, w, n, g, n, s0, s1, s2, 1, n);
+    annc_opt_apply_generic(o, w, g, s0, s1, s2, n);
 }

@@ -126,34 +126,20 @@ ANNC_INLINE void nadam(float *restrict w, const float *restrict g, float *restri
     }
 }
 
-/* A 2-D block: `rows` rows of n values, parameters and slots ldw apart, gradients ldg apart
- * (a block of a layer's columns updates row segments). The kernels run once per row. */
-#define EACH_ROW(call)                                                 \
-    for (ptrdiff_t r_ = 0; r_ < rows; r_++) {                          \
-        float *w = w_base + r_ * ldw;                                  \
-        const float *g = g_base + r_ * ldg;                            \
-        float *s0 = s0_base ? s0_base + r_ * ldw : 0;                  \
-        float *s1 = s1_base ? s1_base + r_ * ldw : 0;                  \
-        float *s2 = s2_base ? s2_base + r_ * ldw : 0;                  \
-        (void)s0; (void)s1; (void)s2;                                  \
-        call;                                                          \
-    }
-
 /* Each kernel instantiated with weight decay off and on; the flags are literals here so that
  * GCC specialises every loop body instead of branching per element. */
 #define WITH_WD(call_wd0, call_wd1) \
     do {                            \
         if (wd_on) {                \
-            EACH_ROW(call_wd1);     \
+            call_wd1;               \
         } else {                    \
-            EACH_ROW(call_wd0);     \
+            call_wd0;               \
         }                           \
     } while (0)
 
-void ANNC_OPT_APPLY_NAME(const annc_optimizer *o, float *w_base, ptrdiff_t ldw,
-                         const float *g_base, ptrdiff_t ldg, float *s0_base, float *s1_base,
-                         float *s2_base, ptrdiff_t rows, ptrdiff_t n) {
-    if (n <= 0 || rows <= 0) return;
+void ANNC_OPT_APPLY_NAME(const annc_optimizer *o, float *w, const float *g, float *s0, float *s1,
+                    float *s2, ptrdiff_t n) {
+    if (n <= 0) return;
     const double *s = o->s;
     const float wdl = (float)s[7];
     const int wd_on = wdl != 0.0f;
@@ -172,9 +158,8 @@ void ANNC_OPT_APPLY_NAME(const annc_optimizer *o, float *w_base, ptrdiff_t ldw,
         break;
     case ANNC_OPT_RMSPROP: {
         const int has_mom = o->momentum > 0.0f, centered = o->centered != 0;
-        /* slot order: velocity, then momentum if any, then the average gradient if centered */
-#define mb (has_mom ? s1 : 0)
-#define avg (centered ? (has_mom ? s2 : s1) : 0)
+        float *avg = centered ? (has_mom ? s2 : s1) : 0;
+        float *mb = has_mom ? s1 : 0;
         if (has_mom && centered)
             WITH_WD(rmsprop(w, g, s0, mb, avg, n, s, 1, 1, wdl, 0),
                     rmsprop(w, g, s0, mb, avg, n, s, 1, 1, wdl, 1));
@@ -187,8 +172,6 @@ void ANNC_OPT_APPLY_NAME(const annc_optimizer *o, float *w_base, ptrdiff_t ldw,
         else
             WITH_WD(rmsprop(w, g, s0, mb, avg, n, s, 0, 0, wdl, 0),
                     rmsprop(w, g, s0, mb, avg, n, s, 0, 0, wdl, 1));
-#undef mb
-#undef avg
         break;
     }
     case ANNC_OPT_ADAM:

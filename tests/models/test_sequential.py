@@ -363,6 +363,43 @@ def test_split_layers_give_thread_count_independent_weights(kind, opt, loss):
     assert all(not np.array_equal(a, f) for a, f in zip(w1[::2], fresh[::2]))
 
 
+def test_predict_over_many_chunks_is_thread_count_independent():
+    """Several chunks run one per thread; each chunk's products are the one-thread products,
+    so any thread count, and the same rows predicted chunk by chunk, give the same bits."""
+    from annc.models import sequential as seq
+
+    rng = np.random.default_rng(4)
+    model = keras.Sequential([keras.layers.Dense(130, activation="tanh", input_shape=(70,)),
+                              keras.layers.Dropout(0.3),
+                              keras.layers.Dense(7, activation="softmax")])
+    x = rng.standard_normal((3 * seq._PREDICT_ROWS + 5, 70)).astype(np.float32)
+    outs = []
+    for threads in (1, 2, 3):
+        config.set_num_threads(threads)
+        try:
+            outs.append(model.predict(x, verbose=0))
+        finally:
+            config.set_num_threads(config.default_num_threads())
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(outs[0], outs[2])
+    step = seq._PREDICT_ROWS
+    pieces = np.concatenate([np.asarray(model(x[i:i + step])) for i in range(0, len(x), step)])
+    np.testing.assert_array_equal(outs[0], pieces)
+    np.testing.assert_allclose(outs[0].sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_weights_and_optimizer_slots_start_on_cache_lines():
+    model = keras.Sequential([keras.layers.Dense(13, input_shape=(7,)),
+                              keras.layers.Dense(5, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x, y = _data(40, d=7, classes=5)
+    model.fit(x, y, epochs=1, verbose=0)
+    assert all(w.value.ctypes.data % 64 == 0 for w in model.weights)
+    slots = model.optimizer.variables
+    assert slots and all(np.asarray(v).ctypes.data % 64 == 0 for v in slots
+                         if np.asarray(v).ndim > 0)
+
+
 def test_progress_output_is_plain_when_not_a_terminal(capsys):
     x, y = _data(64)
     model = keras.Sequential([keras.layers.Dense(3, activation="softmax", input_shape=(6,))])
