@@ -78,6 +78,11 @@ typedef struct {
     const float *x;        /* the current step's gathered batch */
     long barriers;
     int fused;             /* update each kernel as its gradient is formed (no norm clipping) */
+    /* the first layer's partial products for the next step, formed right after each block of
+     * W is updated (NULL: not this step); `ready`: this step's were formed that way */
+    const float *next_x;
+    ptrdiff_t next_rows;
+    int ready;
     /* the rows this thread gathers next, asked from memory a few at a time during the step */
     const float *pf_x;
     ptrdiff_t pf_ldx;
@@ -336,19 +341,20 @@ static void dense_whole(const worker *w, const annc_layer *L, const float *in, p
 /* A split Dense layer: this thread's blocks' partial products, then (after a barrier) the
  * block sums, bias and activation of the output columns this thread owns next. */
 static void dense_split(worker *w, int l, const float *in, ptrdiff_t ld_in, int act, int part,
-                        float *partials) {
+                        float *partials, int ready) {
     const annc_net *net = w->net;
     const annc_layer *L = &net->layers[l];
     const ptrdiff_t rows = w->rows, out = L->out, br = block_rows(L), nb = num_blocks(L);
     const span b = thread_blocks(nb, w->tid, w->nt);
     const size_t plane = (size_t)rows * (size_t)out;
-    for (ptrdiff_t k = b.lo; k < b.hi; k++) {
+    /* formed during the previous step's update, before its closing barrier */
+    for (ptrdiff_t k = ready ? b.hi : b.lo; k < b.hi; k++) {
         const ptrdiff_t r0 = k * br, nr = ANNC_MIN(br, L->in - r0);
         annc_sgemm_part(0, 0, rows, out, nr, 1.0f, in + r0, ld_in, L->W + r0 * out, out, 0.0f,
                         partials + (size_t)k * plane, out, NULL, ANNC_ACT_LINEAR, 0.0f, rows,
                         out, w->ws);
     }
-    barrier(w);
+    if (!ready) barrier(w);
     const span s = own_cols(net, part, out, w);
     if (s.hi <= s.lo) return;
     float *z = preact_buffer(L, act);
@@ -381,7 +387,8 @@ static const float *train_forward(worker *w, written *state, uint64_t key, uint6
         case ANNC_LAYER_DENSE:
             if (split_layer(net, l, rows, w->nt)) {
                 require(w, *state, READ_OWN, l);
-                dense_split(w, l, in, ld_in, act, part, w->partials[nsplit++ & 1]);
+                dense_split(w, l, in, ld_in, act, part, w->partials[nsplit++ & 1],
+                            l == 0 && w->ready);
             } else {
                 require(w, *state, READ_ALL_BY_THREAD0, 0);
                 if (w->tid == 0) dense_whole(w, L, in, ld_in, act);
@@ -463,7 +470,7 @@ static void update_run(const worker *w, float *p, const float *g, ptrdiff_t n) {
  * that a block of the gradient is consumed while it is still in cache. Without `fused` the
  * gradient goes to L->dW for clipping and a later update. */
 static void kernel_gradient(worker *w, annc_layer *L, const float *in, ptrdiff_t ld_in,
-                            const float *g, span s) {
+                            const float *g, span s, int prefetch) {
     const ptrdiff_t out = L->out;
     if (s.hi <= s.lo) return;
     float *block = w->ws + annc_sgemm_part_workspace_floats(DW_BLOCK_ROWS, out, w->rows, L->in, out);
@@ -472,7 +479,8 @@ static void kernel_gradient(worker *w, annc_layer *L, const float *in, ptrdiff_t
     for (ptrdiff_t r0 = s.lo; r0 < s.hi; r0 += DW_BLOCK_ROWS) {
         const ptrdiff_t nr = ANNC_MIN((ptrdiff_t)DW_BLOCK_ROWS, s.hi - r0);
         /* the first quarter went before the forward pass, the rest block by block here */
-        prefetch_upto(w, nblocks + 3 * ((r0 - s.lo) / DW_BLOCK_ROWS + 1), 4 * nblocks);
+        if (prefetch)
+            prefetch_upto(w, nblocks + 3 * ((r0 - s.lo) / DW_BLOCK_ROWS + 1), 4 * nblocks);
         float *W = L->W + r0 * out;
         float *dW = w->fused ? block : L->dW + r0 * out;
         annc_sgemm_part(1, 0, nr, out, w->rows, 1.0f, in + r0, ld_in, g, out, 0.0f, dW, out,
@@ -561,7 +569,25 @@ static void train_backward(worker *w) {
                 annc_sgemm_part(0, 1, rows, r.hi - r.lo, L->out, 1.0f, g, L->out,
                                 L->W + r.lo * L->out, L->out, 0.0f, other + r.lo, L->in, NULL,
                                 ANNC_ACT_LINEAR, 0.0f, rows, L->in, w->ws);
-            if (L->trainable) kernel_gradient(w, L, in, ld_in, g, r);
+            if (L->trainable && l == 0 && split && w->next_x) {
+                /* block by block: update the rows, then while they are in cache form their
+                 * share of the next step's first product (the same partial products its
+                 * forward pass would form, in the same plane) */
+                const ptrdiff_t br = block_rows(L), plane = w->next_rows * L->out;
+                const span b = thread_blocks(num_blocks(L), w->tid, w->nt);
+                const ptrdiff_t own = ANNC_MAX(b.hi - b.lo, (ptrdiff_t)1);
+                for (ptrdiff_t k = b.lo; k < b.hi; k++) {
+                    const span blk = {k * br, ANNC_MIN((k + 1) * br, L->in)};
+                    prefetch_upto(w, own + 3 * (k - b.lo + 1), 4 * own);
+                    kernel_gradient(w, L, in, ld_in, g, blk, 0);
+                    annc_sgemm_part(0, 0, w->next_rows, L->out, blk.hi - blk.lo, 1.0f,
+                                    w->next_x + blk.lo, net->in_features, L->W + blk.lo * L->out,
+                                    L->out, 0.0f, w->partials[0] + k * plane, L->out, NULL,
+                                    ANNC_ACT_LINEAR, 0.0f, w->next_rows, L->out, w->ws);
+                }
+            } else if (L->trainable) {
+                kernel_gradient(w, L, in, ld_in, g, r, 1);
+            }
             if (need_dx) {
                 float *t = g;
                 g = other;
@@ -696,6 +722,14 @@ static void run_chunk(chunk *c, int tid, int nt) {
         prefetch_plan(&w, c->x, c->ldx, pf_rows > 0 ? step_idx(c, s + ahead) : NULL, pf_rows);
         prefetch_upto(&w, 1, 4);
 
+        /* the next step's first products ride on this step's update when the next rows are
+         * gathered before it (several threads) and the first layer is split at both sizes */
+        const int ahead_ok = w.fused && nt > 1 && next > 0 && s + 1 < c->nsteps &&
+                             net->layers[0].kind == ANNC_LAYER_DENSE &&
+                             split_layer(net, 0, rows, nt) && split_layer(net, 0, next, nt);
+        w.next_x = ahead_ok ? next_buf : NULL;
+        w.next_rows = next;
+
         written state = {PART_THREAD0, -1};
         const float *pred = train_forward(&w, &state, c->key, counter);
         if (nt > 1 && next > 0) gather_share(&w, next_buf, c->x, c->ldx, step_idx(c, s + 1), next);
@@ -713,6 +747,7 @@ static void run_chunk(chunk *c, int tid, int nt) {
             if (tid == 0) gather_targets(net, c->targets, c->target_cols, step_idx(c, s + 1), next);
         }
         if (tid == 0) c->seen += rows;
+        w.ready = ahead_ok;
         barrier(&w);
         /* every thread sees the same status after the barrier */
         if (c->status != ANNC_OK) break;
