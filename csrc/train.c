@@ -13,7 +13,10 @@
  * The partial sums are added in block order (a barrier first), with the bias and the
  * activation, by whoever owns those output columns next: the owners of the next layer's
  * blocks, or thread 0 when a narrow layer (or the loss) follows. Narrow layers and the loss
- * run on thread 0 alone. A barrier is taken only where data crosses threads.
+ * run on thread 0 alone, while the other threads gather the next batch; so the first layer's
+ * partial products for the next step are formed right after each block of W is updated,
+ * while it is in cache. A barrier is taken only where data crosses threads: Program 2 takes
+ * two per step.
  *
  * Determinism: a layer's K blocks depend on its shape, never on the thread count, and one
  * thread computes the same block sums in the same order (annc_sgemm_kc, whose K blocking adds
