@@ -617,6 +617,24 @@ def test_concurrent_predict_from_python_threads():
     assert errors == []
 
 
+def test_fit_validation_runs_the_test_hooks_of_fits_callbacks(capsys):
+    x, y = _data(80)
+    model = _compiled(metrics=["accuracy"])
+    events = []
+    cb = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: events.append(("epoch_end", sorted(logs))))
+    cb.on_test_begin = lambda logs=None: events.append(("test_begin",))
+    cb.on_test_batch_end = lambda batch, logs=None: events.append(("test_batch_end", batch))
+    cb.on_test_end = lambda logs=None: events.append(("test_end", sorted(logs)))
+    model.fit(x, y, epochs=2, batch_size=16, validation_split=0.25, verbose=1, callbacks=[cb])
+    one_epoch = [("test_begin",), ("test_batch_end", 1), ("test_end", ["accuracy", "loss"]),
+                 ("epoch_end", ["accuracy", "loss", "val_accuracy", "val_loss"])]
+    assert events == one_epoch * 2
+    out = capsys.readouterr().out
+    # the validation pass prints no bar of its own inside fit: one line per epoch
+    assert out.count("━") == 2 * 20 and "val_loss" in out
+
+
 def test_validation_freq_int_and_list():
     x, y = _data(80)
     model = _compiled(metrics=["accuracy"])

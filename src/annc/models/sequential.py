@@ -737,7 +737,7 @@ class Sequential(Layer):
                         break
                 epoch_logs = dict(logs)
                 if val is not None and self._validate_now(epoch, validation_freq):
-                    vlogs = self._evaluate_arrays(*val, validation_batch_size or batch_size)
+                    vlogs = self._validate(cbs, val, validation_batch_size or batch_size)
                     epoch_logs.update({f"val_{k}": v for k, v in vlogs.items()})
                 cbs.on_epoch_end(epoch, self._sorted_logs(epoch_logs))
                 if self.stop_training:
@@ -746,6 +746,17 @@ class Sequential(Layer):
             self._sync_optimizer(eng, opt)
         cbs.on_train_end(self._sorted_logs(logs) if logs else None)
         return self.history
+
+    def _validate(self, cbs, val, batch_size: int) -> dict[str, float]:
+        """fit's validation pass, with the test hooks Keras calls on fit's callbacks then."""
+        x, y = val
+        nsteps = max(1, -(-x.shape[0] // batch_size))
+        cbs.on_test_begin()
+        cbs.on_test_batch_begin(0)
+        logs = self._sorted_logs(self._evaluate_arrays(x, y, batch_size))
+        cbs.on_test_batch_end(nsteps - 1, logs)
+        cbs.on_test_end(logs)
+        return logs
 
     @staticmethod
     def _validate_now(epoch: int, validation_freq) -> bool:
