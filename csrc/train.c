@@ -24,9 +24,10 @@
  * reductions over the batch run per column in row order, so weights after a chunk are
  * bit-identical for any thread count.
  *
- * The batch is gathered from the shuffled rows of x into one of two buffers: each thread copies
- * its share of the next step's rows at the end of a step (while the other buffer may still be
- * read), having asked for them from memory a few at a time during the step.
+ * The batch is gathered from the shuffled rows of x into one of two buffers (the other may still
+ * be read): with several threads, the others copy the next step's rows while thread 0 runs the
+ * loss; one thread copies them at the end of the step. The rows were asked from memory a few
+ * at a time during the step before.
  */
 #include <math.h>
 #include <string.h>
@@ -40,8 +41,8 @@
 
 /* K blocks: about this many rows of W (80 measured a little faster than 64 or 128 on Program
  * 2: finer blocks balance two threads better, coarser ones sum fewer partial planes), each
- * starting on a multiple of BLOCK_ALIGN rows (whole
- * cache lines of a 64-byte-aligned kernel whose rows are a multiple of 4 floats wide). */
+ * starting on a multiple of BLOCK_ALIGN rows: whole cache lines of a 64-byte-aligned kernel
+ * whose rows are a multiple of 4 floats wide. */
 #define BLOCK_TARGET 80
 #define BLOCK_ALIGN 16
 /* A layer is split only when each thread gets at least this many FMAs of its forward product
@@ -217,8 +218,6 @@ static written wrote(const worker *w, int part) {
 
 /* ---------------------------------------------------------------- gather */
 
-/* This thread's share of the rows of a step: rows idx[0:rows] of x into buf, the labels (by
- * thread 0) into the target buffer. */
 /* Rows [*r0, *r1) of a step's `rows` that thread tid gathers. With several threads, thread 0
  * gathers none: the others copy the next batch while thread 0 alone runs the loss and the
  * narrow layers. */
@@ -328,7 +327,6 @@ static void dense_whole(const worker *w, const annc_layer *L, const float *in, p
     /* with z kept, or softmax, the activation runs after the product; else in its epilogue */
     const int separate = z != L->y || act == ANNC_ACT_SOFTMAX;
     const int epi = separate ? ANNC_ACT_LINEAR : act;
-    if (act == ANNC_ACT_SOFTMAX && !L->z) z = L->y; /* softmax runs in place */
     if (rows <= ANNC_ROWGEMM_MAX_ROWS)
         annc_rowgemm(rows, L->out, L->in, in, ld_in, L->W, L->out, z, L->out, L->b, epi,
                      L->act_param);
@@ -658,7 +656,8 @@ typedef struct {
     const int *metrics;
     int nmetrics;
     double *sums;
-    int status;
+    int status;            /* published by thread 0 just before a step's closing barrier */
+    int step_status;       /* thread 0's own record, written during a step */
     ptrdiff_t seen;
 } chunk;
 
@@ -739,7 +738,7 @@ static void run_chunk(chunk *c, int tid, int nt) {
         require(&w, state, READ_ALL_BY_THREAD0, 0);
         if (tid == 0) {
             const int st = pred ? loss_section(&w, c, pred) : ANNC_ERR_ARG;
-            if (st != ANNC_OK && c->status == ANNC_OK) c->status = st;
+            if (st != ANNC_OK && c->step_status == ANNC_OK) c->step_status = st;
         }
         train_backward(&w);
         if (!w.fused) clipped_update(&w);
@@ -749,10 +748,15 @@ static void run_chunk(chunk *c, int tid, int nt) {
             if (nt == 1) gather_share(&w, next_buf, c->x, c->ldx, step_idx(c, s + 1), next);
             if (tid == 0) gather_targets(net, c->targets, c->target_cols, step_idx(c, s + 1), next);
         }
-        if (tid == 0) c->seen += rows;
+        if (tid == 0) {
+            c->seen += rows;
+            c->status = c->step_status;
+        }
         w.ready = ahead_ok;
         barrier(&w);
-        /* every thread sees the same status after the barrier */
+        /* Every thread reads the same status here: thread 0 writes it again only before the
+         * next closing barrier, which no thread passes before all have read this one. (The
+         * loss may run before any barrier of the next step, so it keeps its own record.) */
         if (c->status != ANNC_OK) break;
         rows = next;
     }
@@ -793,7 +797,7 @@ int annc_train_steps(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff
     const int st = annc_eng_check_net(net, ANNC_MIN(batch, n));
     if (st != ANNC_OK) return st;
     chunk c = {net, opt, x, ldx, targets, target_cols, perm, n, batch, first_step, nsteps, lrs,
-               key, counter, metrics, nmetrics, sums, ANNC_OK, 0};
+               key, counter, metrics, nmetrics, sums, ANNC_OK, ANNC_OK, 0};
     const int nt = chunk_threads(net, ANNC_MIN(batch, n));
     if (nt <= 1) {
         run_chunk(&c, 0, 1);

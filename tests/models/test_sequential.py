@@ -400,6 +400,30 @@ def test_weights_and_optimizer_slots_start_on_cache_lines():
                          if np.asarray(v).ndim > 0)
 
 
+def test_executor_reports_a_broken_invariant_from_any_thread_count():
+    """Labels are validated in Python; if a bad one reached the executor anyway, the C loss
+    refuses it and every thread leaves the chunk together (no hang), for 1 and 2 threads."""
+    from annc.models import sequential as seq
+
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((96, 300)).astype(np.float32)
+    bad = np.full(96, 99, dtype=np.int32)
+    for threads in (1, 2):
+        config.set_num_threads(threads)
+        try:
+            model = keras.Sequential([keras.layers.Dense(200, activation="relu",
+                                                         input_shape=(300,)),
+                                      keras.layers.Dense(3, activation="softmax")])
+            model.compile(loss="sparse_categorical_crossentropy")
+            eng = model._engine(32, True)
+            seq.Sequential._set_optimizer(eng, model.optimizer)
+            eng.bind(x, bad, np.arange(96, dtype=np.int64))
+            with pytest.raises(RuntimeError, match="failed"):
+                eng.run_steps(0, 3, 32, 0.001, 1, 0, np.zeros(1))
+        finally:
+            config.set_num_threads(config.default_num_threads())
+
+
 def test_progress_output_is_plain_when_not_a_terminal(capsys):
     x, y = _data(64)
     model = keras.Sequential([keras.layers.Dense(3, activation="softmax", input_shape=(6,))])
