@@ -142,10 +142,12 @@ static void gemm_rect(const annc_kernels *K, const gemm_problem *g, rect r, floa
     const mview A = g->a, B = g->b;
     const ptrdiff_t rsc = g->rsc, csc = g->csc;
     /* With one block of A rows, each B panel is used once right after it is packed: pack it
-     * then, and ask memory for the next panel's source meanwhile. When B streams from DRAM
-     * (inference over a large batch: B is the input rows) its latency then overlaps with the
-     * kernel instead of stalling a packing pass over the whole block. */
-    const int lazy = mt <= MC;
+     * then, and ask memory for the next panel's source meanwhile. When B is larger than L2 it
+     * streams from DRAM (inference over a large batch: B is the input rows), and its latency
+     * then overlaps with the kernel instead of stalling a packing pass over the whole block;
+     * a B that fits in cache is packed in one pass as before. */
+    const int lazy = mt <= MC &&
+                     (double)ANNC_MIN(g->k, KC) * (double)(r.n1 - r.n0) * sizeof(float) > 512e3;
 
     for (ptrdiff_t jc = r.n0; jc < r.n1; jc += NC) {
         const ptrdiff_t nc = ANNC_MIN(NC, r.n1 - jc);
