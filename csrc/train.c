@@ -40,11 +40,10 @@
 #endif
 
 /* K blocks: about this many rows of W (80 measured a little faster than 64 or 128 on Program
- * 2: finer blocks balance two threads better, coarser ones sum fewer partial planes), each
- * starting on a multiple of BLOCK_ALIGN rows: whole cache lines of a 64-byte-aligned kernel
- * whose rows are a multiple of 4 floats wide. */
+ * 2, and no slower than 196 or 392: finer blocks balance two threads better, coarser ones
+ * sum fewer partial planes), each starting on a whole 64-byte line of a 64-byte-aligned
+ * kernel (see block_rows). */
 #define BLOCK_TARGET 80
-#define BLOCK_ALIGN 16
 /* A layer is split only when each thread gets at least this many FMAs of its forward product
  * (the same threshold as the GEMM's threading, for the same reason). */
 #define SPLIT_MIN_FMA (256.0 * 1024.0)
@@ -96,11 +95,19 @@ typedef struct {
 
 /* ---------------------------------------------------------------- the plan */
 
+/* Rows per block: a multiple of the rows that make whole 64-byte lines of W (out floats
+ * each): 16 / gcd(out, 16). */
 static ptrdiff_t block_rows(const annc_layer *L) {
     if (L->in <= BLOCK_TARGET) return ANNC_MAX(L->in, (ptrdiff_t)1);
+    ptrdiff_t g = 16, o = L->out;
+    while (o % 2 == 0 && g > 1) {
+        o /= 2;
+        g /= 2;
+    }
+    const ptrdiff_t align = g; /* 16 / gcd(out, 16) */
     const ptrdiff_t nb = (L->in + BLOCK_TARGET - 1) / BLOCK_TARGET;
     const ptrdiff_t r = (L->in + nb - 1) / nb;
-    return (r + BLOCK_ALIGN - 1) / BLOCK_ALIGN * BLOCK_ALIGN;
+    return (r + align - 1) / align * align;
 }
 
 static ptrdiff_t num_blocks(const annc_layer *L) {
