@@ -363,6 +363,37 @@ def test_split_layers_give_thread_count_independent_weights(kind, opt, loss):
     assert all(not np.array_equal(a, f) for a, f in zip(w1[::2], fresh[::2]))
 
 
+@pytest.mark.parametrize("din, widths, batch, n, act, opt", [
+    (784, [100], 5, 97, "tanh", "sgd"),            # small batches and a short last one
+    (161, [400, 129, 66], 64, 300, "gelu", "adamw"),  # three split layers in a row
+    (500, [250], 250, 1000, "relu", "adadelta"),   # a large batch
+])
+def test_training_is_thread_count_independent_across_shapes(din, widths, batch, n, act, opt):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((n, din)).astype(np.float32)
+    y = rng.integers(0, 5, n)
+    results = []
+    for threads in (1, 2, 3):
+        config.set_num_threads(threads)
+        try:
+            keras.utils.set_random_seed(3)
+            layers = [keras.layers.Dense(widths[0], activation=act, input_shape=(din,))]
+            for w in widths[1:]:
+                layers += [keras.layers.Dropout(0.1), keras.layers.Dense(w, activation=act)]
+            model = keras.Sequential(layers + [keras.layers.Dense(5, activation="softmax")])
+            model.compile(optimizer=opt, loss="sparse_categorical_crossentropy",
+                          metrics=["accuracy"])
+            history = model.fit(x, y, batch_size=batch, epochs=2, verbose=0)
+            results.append((model.get_weights(), history.history))
+        finally:
+            config.set_num_threads(config.default_num_threads())
+    assert np.isfinite(results[0][1]["loss"]).all()
+    for weights, hist in results[1:]:
+        assert hist == results[0][1]
+        for a, b in zip(results[0][0], weights):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_predict_over_many_chunks_is_thread_count_independent():
     """Several chunks run one per thread; each chunk's products are the one-thread products,
     so any thread count, and the same rows predicted chunk by chunk, give the same bits."""
