@@ -170,6 +170,14 @@ static span own_cols(const annc_net *net, int part, ptrdiff_t width, const worke
     return own_rows(net, part, w);
 }
 
+/* Whether the first layer's products can be formed ahead, during the previous step's update
+ * (see train_backward): its blocks are shared by the threads, or summed in order by one. */
+static int first_layer_ahead(const annc_net *net, ptrdiff_t rows, int nt) {
+    const annc_layer *L = &net->layers[0];
+    return L->kind == ANNC_LAYER_DENSE &&
+           (nt > 1 ? split_layer(net, 0, rows, nt) : blocked(L, rows));
+}
+
 /* Threads needed for a chunk at `rows` rows: 1 when no layer is worth splitting. */
 static int chunk_threads(const annc_net *net, ptrdiff_t rows) {
     const int nt = ANNC_MAX(net->nthreads, 1);
@@ -393,7 +401,7 @@ static const float *train_forward(worker *w, written *state, uint64_t key, uint6
         const int part = out_part(net, l, rows, w->nt);
         switch (L->kind) {
         case ANNC_LAYER_DENSE:
-            if (split_layer(net, l, rows, w->nt)) {
+            if (split_layer(net, l, rows, w->nt) || (l == 0 && w->ready)) {
                 require(w, *state, READ_OWN, l);
                 dense_split(w, l, in, ld_in, act, part, w->partials[nsplit++ & 1],
                             l == 0 && w->ready);
@@ -577,7 +585,7 @@ static void train_backward(worker *w) {
                 annc_sgemm_part(0, 1, rows, r.hi - r.lo, L->out, 1.0f, g, L->out,
                                 L->W + r.lo * L->out, L->out, 0.0f, other + r.lo, L->in, NULL,
                                 ANNC_ACT_LINEAR, 0.0f, rows, L->in, w->ws);
-            if (L->trainable && l == 0 && split && w->next_x) {
+            if (L->trainable && l == 0 && (split || w->nt == 1) && w->next_x) {
                 /* block by block: update the rows, then while they are in cache form their
                  * share of the next step's first product (the same partial products its
                  * forward pass would form, in the same plane) */
@@ -725,23 +733,23 @@ static void run_chunk(chunk *c, int tid, int nt) {
         const uint64_t counter = c->counter + ((uint64_t)(c->first_step + s) << 40);
         const ptrdiff_t next = step_rows(c, s + 1);
         float *next_buf = net->xbuf + (size_t)((s + 1) & 1) * half;
-        /* one thread gathers the next step's rows at the end of this one; several gather
-         * them while thread 0 runs the loss, so they prefetch the step after that */
-        const ptrdiff_t ahead = nt > 1 ? 2 : 1, pf_rows = step_rows(c, s + ahead);
-        prefetch_plan(&w, c->x, c->ldx, pf_rows > 0 ? step_idx(c, s + ahead) : NULL, pf_rows);
+        /* the next step's rows are gathered right after the forward pass (by the threads
+         * other than 0, which runs the loss meanwhile), so the ones prefetched during this
+         * step are those of the step after */
+        const ptrdiff_t pf_rows = step_rows(c, s + 2);
+        prefetch_plan(&w, c->x, c->ldx, pf_rows > 0 ? step_idx(c, s + 2) : NULL, pf_rows);
         prefetch_upto(&w, 1, 4);
 
-        /* the next step's first products ride on this step's update when the next rows are
-         * gathered before it (several threads) and the first layer is split at both sizes */
-        const int ahead_ok = w.fused && nt > 1 && next > 0 && s + 1 < c->nsteps &&
-                             net->layers[0].kind == ANNC_LAYER_DENSE &&
-                             split_layer(net, 0, rows, nt) && split_layer(net, 0, next, nt);
+        /* the next step's first products ride on this step's update (same blocks, same
+         * planes) when the first layer is blocked the same way at both sizes */
+        const int ahead_ok = w.fused && next > 0 && s + 1 < c->nsteps &&
+                             first_layer_ahead(net, rows, nt) && first_layer_ahead(net, next, nt);
         w.next_x = ahead_ok ? next_buf : NULL;
         w.next_rows = next;
 
         written state = {PART_THREAD0, -1};
         const float *pred = train_forward(&w, &state, c->key, counter);
-        if (nt > 1 && next > 0) gather_share(&w, next_buf, c->x, c->ldx, step_idx(c, s + 1), next);
+        if (next > 0) gather_share(&w, next_buf, c->x, c->ldx, step_idx(c, s + 1), next);
         require(&w, state, READ_ALL_BY_THREAD0, 0);
         if (tid == 0) {
             const int st = pred ? loss_section(&w, c, pred) : ANNC_ERR_ARG;
@@ -752,7 +760,6 @@ static void run_chunk(chunk *c, int tid, int nt) {
         w.opt.iterations += 1;
 
         if (next > 0) {
-            if (nt == 1) gather_share(&w, next_buf, c->x, c->ldx, step_idx(c, s + 1), next);
             if (tid == 0) gather_targets(net, c->targets, c->target_cols, step_idx(c, s + 1), next);
         }
         if (tid == 0) {
