@@ -25,9 +25,9 @@
  * bit-identical for any thread count.
  *
  * The batch is gathered from the shuffled rows of x into one of two buffers (the other may still
- * be read): with several threads, the others copy the next step's rows while thread 0 runs the
- * loss; one thread copies them at the end of the step. The rows were asked from memory a few
- * at a time during the step before.
+ * be read) right after the forward pass: with several threads, the others copy the next
+ * step's rows while thread 0 runs the loss. The rows were asked from memory a few at a time
+ * during the step before.
  */
 #include <math.h>
 #include <string.h>
