@@ -171,10 +171,11 @@ static span own_cols(const annc_net *net, int part, ptrdiff_t width, const worke
 }
 
 /* Whether the first layer's products can be formed ahead, during the previous step's update
- * (see train_backward): its blocks are shared by the threads, or summed in order by one. */
+ * (see train_backward): it is updated (the backward pass reaches it), and its blocks are
+ * shared by the threads, or summed in order by one. */
 static int first_layer_ahead(const annc_net *net, ptrdiff_t rows, int nt) {
     const annc_layer *L = &net->layers[0];
-    return L->kind == ANNC_LAYER_DENSE &&
+    return L->kind == ANNC_LAYER_DENSE && L->trainable &&
            (nt > 1 ? split_layer(net, 0, rows, nt) : blocked(L, rows));
 }
 
@@ -585,7 +586,7 @@ static void train_backward(worker *w) {
                 annc_sgemm_part(0, 1, rows, r.hi - r.lo, L->out, 1.0f, g, L->out,
                                 L->W + r.lo * L->out, L->out, 0.0f, other + r.lo, L->in, NULL,
                                 ANNC_ACT_LINEAR, 0.0f, rows, L->in, w->ws);
-            if (L->trainable && l == 0 && (split || w->nt == 1) && w->next_x) {
+            if (l == 0 && w->next_x) { /* set only when first_layer_ahead holds */
                 /* block by block: update the rows, then while they are in cache form their
                  * share of the next step's first product (the same partial products its
                  * forward pass would form, in the same plane) */

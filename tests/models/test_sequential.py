@@ -394,6 +394,28 @@ def test_training_is_thread_count_independent_across_shapes(din, widths, batch, 
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("first_trainable", [True, False])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_epoch_loss_with_frozen_weights_equals_evaluate(first_trainable, threads):
+    """With a zero learning rate nothing moves, so the mean training loss over an epoch is the
+    evaluate() loss: every step's forward pass (including products formed ahead during the
+    previous step's update) sees the current weights and its own batch."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((320, 300)).astype(np.float32)
+    y = rng.integers(0, 5, 320)
+    config.set_num_threads(threads)
+    try:
+        first = keras.layers.Dense(200, activation="relu", input_shape=(300,))
+        first.trainable = first_trainable
+        model = keras.Sequential([first, keras.layers.Dense(5, activation="softmax")])
+        model.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+        history = model.fit(x, y, epochs=1, verbose=0)
+        assert history.history["loss"][0] == pytest.approx(model.evaluate(x, y, verbose=0),
+                                                           rel=1e-6)
+    finally:
+        config.set_num_threads(config.default_num_threads())
+
+
 def test_predict_over_many_chunks_is_thread_count_independent():
     """Several chunks run one per thread; each chunk's products are the one-thread products,
     so any thread count, and the same rows predicted chunk by chunk, give the same bits."""
