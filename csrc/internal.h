@@ -83,8 +83,8 @@ size_t annc_sgemm_kc_workspace_floats(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc);
 /* The executor's pieces shared by engine.c (inference, evaluation) and train.c (training):
  * loss over rows (adds the per-sample sum to *sum, writes d/d(pred) to dpred when non-NULL),
  * metric sums, activity and weight regularisation penalties as Keras reports them, clipping by
- * norm, the argument/workspace check, and the training workspace (one thread's, and all of it:
- * the shared partial sums, then one region per thread). */
+ * norm, the argument/workspace check, and the training workspace (the shared partial sums,
+ * then one region per thread). */
 int annc_eng_loss_rows(annc_net *net, double *sum, const float *pred, const void *targets,
                        ptrdiff_t rows, float *dpred, float grad_scale);
 void annc_eng_add_metrics(const annc_net *net, const float *pred, int logits,
@@ -95,7 +95,6 @@ void annc_eng_activity_penalties(const annc_net *net, ptrdiff_t rows, ptrdiff_t 
 double annc_eng_regularisation_penalty(const annc_net *net);
 void annc_eng_clip_gradients(annc_net *net);
 int annc_eng_check_net(const annc_net *net, ptrdiff_t rows);
-size_t annc_eng_train_ws_per_thread(const annc_net *net, ptrdiff_t rows);
 size_t annc_eng_train_ws_floats(const annc_net *net, ptrdiff_t rows);
 
 /* Aligned allocation for workspaces the caller did not provide. */

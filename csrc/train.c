@@ -161,6 +161,14 @@ static span own_rows(const annc_net *net, int l, const worker *w) {
     return s;
 }
 
+/* The rows of layer l's kernel this thread forms the gradient of and updates: its blocks when
+ * the layer is split, else all of them on thread 0. */
+static span updated_rows(const annc_net *net, int l, const worker *w) {
+    if (split_layer(net, l, w->rows, w->nt)) return own_rows(net, l, w);
+    span s = {0, w->tid == 0 ? net->layers[l].in : 0};
+    return s;
+}
+
 /* This thread's columns of a tensor `width` wide in partition `part`. */
 static span own_cols(const annc_net *net, int part, ptrdiff_t width, const worker *w) {
     if (part == PART_THREAD0) {
@@ -196,6 +204,31 @@ static size_t partial_floats(const annc_net *net, ptrdiff_t rows) {
             need = ANNC_MAX(need, (size_t)num_blocks(L) * (size_t)rows * (size_t)L->out);
     }
     return (need + 15) / 16 * 16;
+}
+
+/* One training thread's workspace. */
+static size_t train_ws_per_thread(const annc_net *net, ptrdiff_t rows) {
+    size_t need = 0;
+    for (int l = 0; l < net->nlayers; l++) {
+        const annc_layer *L = &net->layers[l];
+        if (L->kind != ANNC_LAYER_DENSE) continue;
+        /* forward: whole, by fixed blocks, or one block's partial product */
+        need = ANNC_MAX(need, annc_sgemm_part_workspace_floats(rows, L->out, L->in, rows, L->out));
+        need = ANNC_MAX(need, annc_sgemm_kc_workspace_floats(rows, L->out, block_rows(L)));
+        /* input gradient */
+        need = ANNC_MAX(need, annc_sgemm_part_workspace_floats(rows, L->in, L->out, rows, L->in));
+        /* a block of the weight gradient, then the block itself */
+        const size_t block = annc_sgemm_part_workspace_floats(DW_BLOCK_ROWS, L->out, rows, L->in,
+                                                              L->out) +
+                             16 + (size_t)DW_BLOCK_ROWS * (size_t)L->out;
+        need = ANNC_MAX(need, block);
+    }
+    return (need + 15) / 16 * 16;
+}
+
+size_t annc_eng_train_ws_floats(const annc_net *net, ptrdiff_t rows) {
+    return 2 * partial_floats(net, rows) +
+           (size_t)ANNC_MAX(net->nthreads, 1) * train_ws_per_thread(net, rows);
 }
 
 /* ---------------------------------------------------------------- synchronisation */
@@ -355,22 +388,29 @@ static void dense_whole(const worker *w, const annc_layer *L, const float *in, p
     if (separate) finish_dense(L, act, z, rows, all);
 }
 
+/* Block k's partial product in[:, rows of block k] · W[rows of block k, :] into its plane of
+ * `partials` (rows x out each). */
+static void block_product(const worker *w, const annc_layer *L, const float *in, ptrdiff_t ld_in,
+                          ptrdiff_t rows, ptrdiff_t k, float *partials) {
+    const ptrdiff_t out = L->out, br = block_rows(L);
+    const ptrdiff_t r0 = k * br, nr = ANNC_MIN(br, L->in - r0);
+    annc_sgemm_part(0, 0, rows, out, nr, 1.0f, in + r0, ld_in, L->W + r0 * out, out, 0.0f,
+                    partials + (size_t)k * (size_t)rows * (size_t)out, out, NULL, ANNC_ACT_LINEAR,
+                    0.0f, rows, out, w->ws);
+}
+
 /* A split Dense layer: this thread's blocks' partial products, then (after a barrier) the
  * block sums, bias and activation of the output columns this thread owns next. */
 static void dense_split(worker *w, int l, const float *in, ptrdiff_t ld_in, int act, int part,
                         float *partials, int ready) {
     const annc_net *net = w->net;
     const annc_layer *L = &net->layers[l];
-    const ptrdiff_t rows = w->rows, out = L->out, br = block_rows(L), nb = num_blocks(L);
+    const ptrdiff_t rows = w->rows, out = L->out, nb = num_blocks(L);
     const span b = thread_blocks(nb, w->tid, w->nt);
     const size_t plane = (size_t)rows * (size_t)out;
     /* formed during the previous step's update, before its closing barrier */
-    for (ptrdiff_t k = ready ? b.hi : b.lo; k < b.hi; k++) {
-        const ptrdiff_t r0 = k * br, nr = ANNC_MIN(br, L->in - r0);
-        annc_sgemm_part(0, 0, rows, out, nr, 1.0f, in + r0, ld_in, L->W + r0 * out, out, 0.0f,
-                        partials + (size_t)k * plane, out, NULL, ANNC_ACT_LINEAR, 0.0f, rows,
-                        out, w->ws);
-    }
+    for (ptrdiff_t k = ready ? b.hi : b.lo; k < b.hi; k++)
+        block_product(w, L, in, ld_in, rows, k, partials);
     if (!ready) barrier(w);
     const span s = own_cols(net, part, out, w);
     if (s.hi <= s.lo) return;
@@ -578,8 +618,7 @@ static void train_backward(worker *w) {
             if (L->trainable && L->b) bias_gradient(w, L, g, s);
             /* dX and dW read every column of g; each thread its own rows of W */
             require(w, state, split ? READ_ALL_BY_EVERYONE : READ_ALL_BY_THREAD0, 0);
-            const span r = split ? own_rows(net, l, w)
-                                 : (span){0, w->tid == 0 ? L->in : 0};
+            const span r = updated_rows(net, l, w);
             const int need_dx = l > first;
             /* the gradient below from W as the forward pass used it, so before its update */
             if (need_dx && r.hi > r.lo)
@@ -590,17 +629,15 @@ static void train_backward(worker *w) {
                 /* block by block: update the rows, then while they are in cache form their
                  * share of the next step's first product (the same partial products its
                  * forward pass would form, in the same plane) */
-                const ptrdiff_t br = block_rows(L), plane = w->next_rows * L->out;
+                const ptrdiff_t br = block_rows(L);
                 const span b = thread_blocks(num_blocks(L), w->tid, w->nt);
                 const ptrdiff_t own = ANNC_MAX(b.hi - b.lo, (ptrdiff_t)1);
                 for (ptrdiff_t k = b.lo; k < b.hi; k++) {
                     const span blk = {k * br, ANNC_MIN((k + 1) * br, L->in)};
                     prefetch_upto(w, own + 3 * (k - b.lo + 1), 4 * own);
                     kernel_gradient(w, L, in, ld_in, g, blk, 0);
-                    annc_sgemm_part(0, 0, w->next_rows, L->out, blk.hi - blk.lo, 1.0f,
-                                    w->next_x + blk.lo, net->in_features, L->W + blk.lo * L->out,
-                                    L->out, 0.0f, w->partials[0] + k * plane, L->out, NULL,
-                                    ANNC_ACT_LINEAR, 0.0f, w->next_rows, L->out, w->ws);
+                    block_product(w, L, w->next_x, net->in_features, w->next_rows, k,
+                                  w->partials[0]);
                 }
             } else if (L->trainable) {
                 kernel_gradient(w, L, in, ld_in, g, r, 1);
@@ -648,8 +685,7 @@ static void clipped_update(worker *w) {
     for (int l = 0; l < net->nlayers; l++) {
         annc_layer *L = &net->layers[l];
         if (L->kind != ANNC_LAYER_DENSE || !L->trainable) continue;
-        const span r = split_layer(net, l, w->rows, w->nt) ? own_rows(net, l, w)
-                                                          : (span){0, w->tid == 0 ? L->in : 0};
+        const span r = updated_rows(net, l, w);
         if (r.hi > r.lo)
             update_run(w, L->W + r.lo * L->out, L->dW + r.lo * L->out, (r.hi - r.lo) * L->out);
         if (L->b && w->tid == 0) update_run(w, L->b, L->db, L->out);
@@ -712,7 +748,7 @@ static void run_chunk(chunk *c, int tid, int nt) {
     w.partials[0] = net->ws;
     w.partials[1] = net->ws + partial_floats(net, net->rows);
     w.ws = net->ws + 2 * partial_floats(net, net->rows) +
-           (size_t)tid * annc_eng_train_ws_per_thread(net, net->rows);
+           (size_t)tid * train_ws_per_thread(net, net->rows);
     w.fused = !(net->clipnorm > 0.0f || net->global_clipnorm > 0.0f);
     const size_t half = (size_t)net->rows * (size_t)net->in_features;
 
@@ -776,30 +812,6 @@ static void run_chunk(chunk *c, int tid, int nt) {
         rows = next;
     }
     if (tid == 0) *c->opt = w.opt;
-}
-
-size_t annc_eng_train_ws_per_thread(const annc_net *net, ptrdiff_t rows) {
-    size_t need = 0;
-    for (int l = 0; l < net->nlayers; l++) {
-        const annc_layer *L = &net->layers[l];
-        if (L->kind != ANNC_LAYER_DENSE) continue;
-        /* forward: whole, by fixed blocks, or one block's partial product */
-        need = ANNC_MAX(need, annc_sgemm_part_workspace_floats(rows, L->out, L->in, rows, L->out));
-        need = ANNC_MAX(need, annc_sgemm_kc_workspace_floats(rows, L->out, block_rows(L)));
-        /* input gradient */
-        need = ANNC_MAX(need, annc_sgemm_part_workspace_floats(rows, L->in, L->out, rows, L->in));
-        /* a block of the weight gradient, then the block itself */
-        const size_t block = annc_sgemm_part_workspace_floats(DW_BLOCK_ROWS, L->out, rows, L->in,
-                                                              L->out) +
-                             16 + (size_t)DW_BLOCK_ROWS * (size_t)L->out;
-        need = ANNC_MAX(need, block);
-    }
-    return (need + 15) / 16 * 16;
-}
-
-size_t annc_eng_train_ws_floats(const annc_net *net, ptrdiff_t rows) {
-    return 2 * partial_floats(net, rows) +
-           (size_t)ANNC_MAX(net->nthreads, 1) * annc_eng_train_ws_per_thread(net, rows);
 }
 
 int annc_train_steps(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff_t ldx,
