@@ -262,16 +262,20 @@ int annc_sgemm_threads_for(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int nthreads) 
 #endif
 }
 
+/* One thread's workspace for an m x n product with K blocks of kc: an upper bound over every
+ * plan (a thread never owns more than the larger side) and either kernel. */
+static size_t one_thread_ws_floats(const annc_kernels *K, ptrdiff_t m, ptrdiff_t n,
+                                   ptrdiff_t kc) {
+    const ptrdiff_t big = ANNC_MAX(m, n);
+    size_t per = thread_ws_floats(K, K->MR, big, big, kc);
+    if (K->MR_alt) per = ANNC_MAX(per, thread_ws_floats(K, K->MR_alt, big, big, kc));
+    return per;
+}
+
 size_t annc_sgemm_workspace_floats(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int nthreads) {
     const annc_kernels *K = annc_kernels_get();
     const int nt = annc_sgemm_threads_for(m, n, k, nthreads);
-    const ptrdiff_t big = ANNC_MAX(m, n);
-    /* an upper bound over every plan: a thread never owns more than the larger side */
-    const ptrdiff_t kc = k_block(K, m, n, k);
-    /* an upper bound over every plan and either kernel */
-    size_t per = thread_ws_floats(K, K->MR, big, big, kc);
-    if (K->MR_alt) per = ANNC_MAX(per, thread_ws_floats(K, K->MR_alt, big, big, kc));
-    return (size_t)nt * per + 16;
+    return (size_t)nt * one_thread_ws_floats(K, m, n, k_block(K, m, n, k)) + 16;
 }
 
 /* Split [0, panels) into `parts` ranges of whole panels; part t gets [lo, hi) in elements. */
@@ -296,13 +300,14 @@ static void scale_only(gemm_problem *g, ptrdiff_t m, ptrdiff_t n) {
     if (has_epilogue(g)) epilogue(g, 0, m, 0, n);
 }
 
-/* The product on nt threads (the caller has clipped nt to what the shape deserves), with the K
- * blocking of a (kc_m x kc_n) product: the whole one for annc_sgemm, the enclosing one for a
- * part of it (annc_sgemm_part); kc_m < 0 asks for K blocks of exactly -kc_m (annc_sgemm_kc). */
+/* The product on nt threads (the caller has clipped nt to what the shape deserves) with K
+ * blocks of kc (>= 1; clipped to k): the caller's choice fixes the rounding (k_block of the
+ * whole product for annc_sgemm, of the enclosing product for annc_sgemm_part, the caller's own
+ * for annc_sgemm_kc). */
 static int sgemm_driver(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                         const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,
                         float *c, ptrdiff_t ldc, const float *bias, int act, float act_param,
-                        ptrdiff_t kc_m, ptrdiff_t kc_n, int nt, float *workspace) {
+                        ptrdiff_t kc, int nt, float *workspace) {
     if (m < 0 || n < 0 || k < 0) return ANNC_ERR_ARG;
     if (act < 0 || act >= ANNC_ACT_COUNT || act == ANNC_ACT_SOFTMAX) return ANNC_ERR_ARG;
     if (ldc < ANNC_MAX(n, 1)) return ANNC_ERR_ARG;
@@ -328,7 +333,7 @@ static int sgemm_driver(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdif
     const mview A = {a, transa ? 1 : lda, transa ? lda : 1};
     const mview B = {b, transb ? 1 : ldb, transb ? ldb : 1};
     g.k = k;
-    g.kc = kc_m < 0 ? ANNC_MIN(-kc_m, k) : k_block(K, kc_m, kc_n, k);
+    g.kc = ANNC_MIN(kc, k);
     g.swapped = pl.swapped;
     if (!pl.swapped) {
         g.m = m; g.n = n;
@@ -395,7 +400,8 @@ int annc_sgemm(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, fl
                ptrdiff_t ldc, const float *bias, int act, float act_param, int nthreads,
                float *workspace) {
     return sgemm_driver(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act,
-                        act_param, m, n, annc_sgemm_threads_for(m, n, k, nthreads), workspace);
+                        act_param, k_block(annc_kernels_get(), m, n, k),
+                        annc_sgemm_threads_for(m, n, k, nthreads), workspace);
 }
 
 int annc_sgemm_part(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
@@ -404,7 +410,7 @@ int annc_sgemm_part(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t 
                     ptrdiff_t whole_m, ptrdiff_t whole_n, float *workspace) {
     if (whole_m < m || whole_n < n) return ANNC_ERR_ARG;
     return sgemm_driver(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act,
-                        act_param, whole_m, whole_n, 1, workspace);
+                        act_param, k_block(annc_kernels_get(), whole_m, whole_n, k), 1, workspace);
 }
 
 int annc_sgemm_kc(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
@@ -412,27 +418,18 @@ int annc_sgemm_kc(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                   float *c, ptrdiff_t ldc, const float *bias, int act, float act_param,
                   ptrdiff_t kc, float *workspace) {
     if (kc < 1) return ANNC_ERR_ARG;
-    /* k_block(K, m, n, k) is kc itself when kc divides the problem as the caller asks: pass
-     * the block through by making it the whole product's answer */
     return sgemm_driver(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act,
-                        act_param, -kc, 0, 1, workspace);
+                        act_param, kc, 1, workspace);
 }
 
 size_t annc_sgemm_kc_workspace_floats(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc) {
-    const annc_kernels *K = annc_kernels_get();
-    const ptrdiff_t big = ANNC_MAX(m, n);
-    size_t per = thread_ws_floats(K, K->MR, big, big, kc);
-    if (K->MR_alt) per = ANNC_MAX(per, thread_ws_floats(K, K->MR_alt, big, big, kc));
-    return per + 16;
+    return one_thread_ws_floats(annc_kernels_get(), m, n, kc) + 16;
 }
 
 size_t annc_sgemm_part_workspace_floats(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, ptrdiff_t whole_m,
                                         ptrdiff_t whole_n) {
     const annc_kernels *K = annc_kernels_get();
-    const ptrdiff_t big = ANNC_MAX(m, n), kc = k_block(K, whole_m, whole_n, k);
-    size_t per = thread_ws_floats(K, K->MR, big, big, kc);
-    if (K->MR_alt) per = ANNC_MAX(per, thread_ws_floats(K, K->MR_alt, big, big, kc));
-    return per + 16;
+    return one_thread_ws_floats(K, m, n, k_block(K, whole_m, whole_n, k)) + 16;
 }
 
 void *annc_aligned_alloc(size_t bytes) {
