@@ -253,7 +253,7 @@ int annc_train_steps(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff
                      double *sums, ptrdiff_t *seen);
 
 /* Loss and metrics on rows [0, n) of x (contiguous) and targets, in chunks of net->rows;
- * sums as for annc_train_step, with the batch-level terms (activity regularisation) as Keras
+ * sums as for annc_train_steps, with the batch-level terms (activity regularisation) as Keras
  * computes them over batches of `batch` rows. */
 int annc_evaluate(annc_net *net, const float *x, ptrdiff_t ldx, const void *targets,
                   ptrdiff_t target_cols, ptrdiff_t n, ptrdiff_t batch, const int *metrics,

@@ -35,8 +35,6 @@ size_t annc_net_workspace_floats(const annc_net *net, ptrdiff_t rows) {
 
 /* ---------------------------------------------------------------- forward */
 
-/* out = act(in · W + b) for a Dense layer; a handful of rows skips the packed GEMM, whose
- * packing of W would cost more than the product. */
 /* What an inference pass runs on: the layers (the net's own, or a thread's copy whose output
  * buffers are its own), a GEMM workspace and the threads each product may use. */
 typedef struct {
@@ -45,6 +43,8 @@ typedef struct {
     int nthreads;
 } pass;
 
+/* out = act(in · W + b) for a Dense layer; a handful of rows skips the packed GEMM, whose
+ * packing of W would cost more than the product. */
 static void dense_product(const pass *f, const annc_layer *L, const float *in, ptrdiff_t ld_in,
                           ptrdiff_t rows, float *out, int act, float act_param) {
     if (rows <= ANNC_ROWGEMM_MAX_ROWS)
