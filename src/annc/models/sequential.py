@@ -631,12 +631,7 @@ class Sequential(Layer):
         nsteps = max(1, -(-x.shape[0] // batch_size))
         cbs = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self,
                                             verbose=verbose, epochs=1, steps=nsteps)
-        cbs.on_test_begin()
-        cbs.on_test_batch_begin(0)
-        logs = self._sorted_logs(self._evaluate_arrays(x, y, batch_size))
-        cbs.on_test_batch_end(nsteps - 1, logs)
-        cbs.on_test_end(logs)
-        return self._format_result(logs, return_dict)
+        return self._format_result(self._test_pass(cbs, x, y, batch_size), return_dict)
 
     def _sorted_logs(self, logs: dict) -> dict:
         return {k: float(logs[k]) for k in sorted(logs)}
@@ -737,7 +732,7 @@ class Sequential(Layer):
                         break
                 epoch_logs = dict(logs)
                 if val is not None and self._validate_now(epoch, validation_freq):
-                    vlogs = self._validate(cbs, val, validation_batch_size or batch_size)
+                    vlogs = self._test_pass(cbs, *val, validation_batch_size or batch_size)
                     epoch_logs.update({f"val_{k}": v for k, v in vlogs.items()})
                 cbs.on_epoch_end(epoch, self._sorted_logs(epoch_logs))
                 if self.stop_training:
@@ -747,9 +742,9 @@ class Sequential(Layer):
         cbs.on_train_end(self._sorted_logs(logs) if logs else None)
         return self.history
 
-    def _validate(self, cbs, val, batch_size: int) -> dict[str, float]:
-        """fit's validation pass, with the test hooks Keras calls on fit's callbacks then."""
-        x, y = val
+    def _test_pass(self, cbs, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
+        """Loss and metrics on (x, y) between the test hooks, as evaluate() and fit's
+        validation call them."""
         nsteps = max(1, -(-x.shape[0] // batch_size))
         cbs.on_test_begin()
         cbs.on_test_batch_begin(0)
