@@ -59,6 +59,7 @@ class SGD(Optimizer):
     """
 
     _c_kind = KIND_SGD
+    _hyper = {"momentum": float, "nesterov": bool}
 
     def __init__(
         self,
@@ -96,16 +97,8 @@ class SGD(Optimizer):
         self.momentum = momentum
         self.nesterov = nesterov
 
-    def _c_fields(self) -> dict[str, Any]:
-        return {"momentum": float(self.momentum), "nesterov": bool(self.nesterov)}
-
     def _num_slots(self) -> int:
         return 1 if self.momentum != 0 else 0
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update({"momentum": self.momentum, "nesterov": self.nesterov})
-        return config
 
 
 class RMSprop(Optimizer):
@@ -113,6 +106,7 @@ class RMSprop(Optimizer):
     epsilon inside the root), optionally centered and with plain momentum."""
 
     _c_kind = KIND_RMSPROP
+    _hyper = {"rho": float, "momentum": float, "epsilon": float, "centered": bool}
 
     def __init__(
         self,
@@ -152,28 +146,8 @@ class RMSprop(Optimizer):
         self.epsilon = epsilon
         self.centered = centered
 
-    def _c_fields(self) -> dict[str, Any]:
-        return {
-            "rho": float(self.rho),
-            "momentum": float(self.momentum),
-            "epsilon": float(self.epsilon),
-            "centered": bool(self.centered),
-        }
-
     def _num_slots(self) -> int:
         return 1 + (1 if self.momentum > 0 else 0) + (1 if self.centered else 0)
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            {
-                "rho": self.rho,
-                "momentum": self.momentum,
-                "epsilon": self.epsilon,
-                "centered": self.centered,
-            }
-        )
-        return config
 
 
 class Adam(Optimizer):
@@ -181,6 +155,7 @@ class Adam(Optimizer):
     ``alpha = lr sqrt(1 - beta_2^t) / (1 - beta_1^t)``, ``w -= alpha m / (sqrt(v) + epsilon)``."""
 
     _c_kind = KIND_ADAM
+    _hyper = {"beta_1": float, "beta_2": float, "epsilon": float, "amsgrad": bool}
 
     def __init__(
         self,
@@ -220,28 +195,8 @@ class Adam(Optimizer):
         self.epsilon = epsilon
         self.amsgrad = amsgrad
 
-    def _c_fields(self) -> dict[str, Any]:
-        return {
-            "beta_1": float(self.beta_1),
-            "beta_2": float(self.beta_2),
-            "epsilon": float(self.epsilon),
-            "amsgrad": bool(self.amsgrad),
-        }
-
     def _num_slots(self) -> int:
         return 3 if self.amsgrad else 2
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            {
-                "beta_1": self.beta_1,
-                "beta_2": self.beta_2,
-                "epsilon": self.epsilon,
-                "amsgrad": self.amsgrad,
-            }
-        )
-        return config
 
 
 class AdamW(Adam):
@@ -295,6 +250,7 @@ class Adagrad(Optimizer):
     ``initial_accumulator_value``."""
 
     _c_kind = KIND_ADAGRAD
+    _hyper = {"initial_accumulator_value": float, "epsilon": float}
 
     def __init__(
         self,
@@ -330,12 +286,6 @@ class Adagrad(Optimizer):
         self.initial_accumulator_value = initial_accumulator_value
         self.epsilon = epsilon
 
-    def _c_fields(self) -> dict[str, Any]:
-        return {
-            "initial_accumulator_value": float(self.initial_accumulator_value),
-            "epsilon": float(self.epsilon),
-        }
-
     def _num_slots(self) -> int:
         return 1
 
@@ -343,21 +293,12 @@ class Adagrad(Optimizer):
         super()._slot_initial_value(i)
         return float(self.initial_accumulator_value)
 
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            {
-                "initial_accumulator_value": self.initial_accumulator_value,
-                "epsilon": self.epsilon,
-            }
-        )
-        return config
-
 
 class Adadelta(Optimizer):
     """Adadelta (Zeiler 2012) with Keras' learning-rate scaling of the step."""
 
     _c_kind = KIND_ADADELTA
+    _hyper = {"rho": float, "epsilon": float}
 
     def __init__(
         self,
@@ -393,16 +334,8 @@ class Adadelta(Optimizer):
         self.rho = rho
         self.epsilon = epsilon
 
-    def _c_fields(self) -> dict[str, Any]:
-        return {"rho": float(self.rho), "epsilon": float(self.epsilon)}
-
     def _num_slots(self) -> int:
         return 2
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update({"rho": self.rho, "epsilon": self.epsilon})
-        return config
 
 
 class Adamax(Optimizer):
@@ -410,6 +343,7 @@ class Adamax(Optimizer):
     ``w -= lr m / ((1 - beta_1^t) (u + epsilon))``."""
 
     _c_kind = KIND_ADAMAX
+    _hyper = {"beta_1": float, "beta_2": float, "epsilon": float}
 
     def __init__(
         self,
@@ -447,20 +381,8 @@ class Adamax(Optimizer):
         self.beta_2 = beta_2
         self.epsilon = epsilon
 
-    def _c_fields(self) -> dict[str, Any]:
-        return {
-            "beta_1": float(self.beta_1),
-            "beta_2": float(self.beta_2),
-            "epsilon": float(self.epsilon),
-        }
-
     def _num_slots(self) -> int:
         return 2
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
-        return config
 
 
 class Nadam(Optimizer):
@@ -468,6 +390,7 @@ class Nadam(Optimizer):
     ``u_t = beta_1 (1 - 0.5 * 0.96^t)``, whose running product lives in ``_u_product``."""
 
     _c_kind = KIND_NADAM
+    _hyper = {"beta_1": float, "beta_2": float, "epsilon": float}
 
     def __init__(
         self,
@@ -505,20 +428,8 @@ class Nadam(Optimizer):
         self.beta_2 = beta_2
         self.epsilon = epsilon
 
-    def _c_fields(self) -> dict[str, Any]:
-        return {
-            "beta_1": float(self.beta_1),
-            "beta_2": float(self.beta_2),
-            "epsilon": float(self.epsilon),
-        }
-
     def _num_slots(self) -> int:
         return 2
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
-        return config
 
 
 _BUILTINS: dict[str, type[Optimizer]] = {

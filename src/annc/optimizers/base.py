@@ -57,6 +57,9 @@ class Optimizer:
     """
 
     _c_kind: ClassVar[int | None] = None
+    # the subclass's hyper-parameters (attribute names, in Keras's config order) and the type
+    # each takes in csrc/optim.c's struct: one list serves the C fields and get_config
+    _hyper: ClassVar[dict[str, type]] = {}
     _slot_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
@@ -206,17 +209,17 @@ class Optimizer:
 
     # ------------------------------------------------------------ engine hooks
     def _c_fields(self) -> dict[str, Any]:
-        """The subclass's hyper-parameters as csrc/optim.c's struct fields."""
-        raise NotImplementedError(
-            f"{type(self).__name__} has no compiled update; it runs only through apply()."
-        )
+        """The subclass's hyper-parameters (`_hyper`) as csrc/optim.c's struct fields."""
+        if self._c_kind is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} has no compiled update; it runs only through apply()."
+            )
+        return {name: convert(getattr(self, name)) for name, convert in self._hyper.items()}
 
     def _c_params(self) -> dict[str, Any]:
         """Everything annc_optimizer needs for the next step, learning rate evaluated now."""
-        if self._c_kind is None:
-            self._c_fields()  # raises with the reason
         params = dict(_C_PARAM_DEFAULTS)
-        params.update(self._c_fields())
+        params.update(self._c_fields())  # raises for an optimizer with no compiled update
         params["kind"] = self._c_kind
         params["learning_rate"] = self._current_learning_rate()
         params["weight_decay"] = float(self.weight_decay) if self.weight_decay else 0.0
@@ -405,6 +408,7 @@ class Optimizer:
             "ema_overwrite_frequency": self.ema_overwrite_frequency,
             "loss_scale_factor": self.loss_scale_factor,
             "gradient_accumulation_steps": self.gradient_accumulation_steps,
+            **{name: getattr(self, name) for name in self._hyper},
         }
 
     @classmethod
