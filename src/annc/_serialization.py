@@ -2,7 +2,8 @@
 config dict (initializers, regularizers, losses, optimizers, schedules, ...)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Tuple
+import inspect
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 
 def serialize_object(obj: Any, module: str) -> Dict[str, Any]:
@@ -38,3 +39,24 @@ def deserialize_object(config: Any, what: str, lookup: Callable[[str], Optional[
         return cls() if cls is not None else get(config)
     cls, cfg = class_and_config(config, what, lookup, custom_objects)
     return cls.from_config(cfg)
+
+
+def get_object(identifier: Any, what: str, deserialize: Callable[[Any], Any],
+               by_name: Mapping[str, type], valid_names: str) -> Any:
+    """Keras's ``get`` for initializers and regularizers: None stays None, a config dict is
+    deserialized, a name gives its class's default instance, a class is instantiated, and any
+    other callable (an instance included) is returned as it is."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, str):
+        cls = by_name.get(identifier)
+        if cls is None:
+            raise ValueError(f"Unknown {what} {identifier!r}. Valid names: {valid_names}")
+        return cls()
+    if inspect.isclass(identifier):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret {what} identifier: {identifier!r}")

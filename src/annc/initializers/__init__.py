@@ -7,14 +7,13 @@ call; ``seed=None`` draws a seed from annc's global generator when the initializ
 """
 from __future__ import annotations
 
-import inspect
 import math
 import re
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .._serialization import deserialize_object, serialize_object
+from .._serialization import deserialize_object, get_object, serialize_object
 
 from .. import random as _random
 
@@ -330,22 +329,9 @@ _BY_NAME.update({"IdentityInitializer": Identity, "OrthogonalInitializer": Ortho
 def get(identifier: Any) -> Optional[Initializer]:
     """An initializer from a name ('glorot_uniform' or 'GlorotUniform'), a config dict, an
     instance, a class or a callable ``(shape, dtype=None) -> array``."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, str):
-        cls = _BY_NAME.get(identifier)
-        if cls is None:
-            valid = sorted(n for n in _BY_NAME if n == _snake(n))
-            raise ValueError(f"Unknown initializer {identifier!r}. Valid names: "
-                             f"{', '.join(valid)} (or their class names)")
-        return cls()
-    if inspect.isclass(identifier):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret initializer identifier: {identifier!r}")
+    valid = sorted(n for n in _BY_NAME if n == _snake(n))
+    return get_object(identifier, "initializer", deserialize, _BY_NAME,
+                      f"{', '.join(valid)} (or their class names)")
 
 
 def serialize(initializer: Any) -> Any:

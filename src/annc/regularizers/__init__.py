@@ -7,13 +7,12 @@ engine adds the penalty's gradient ``l1 * sign(w) + 2 * l2 * w`` inside its fuse
 """
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from .._serialization import deserialize_object, serialize_object
+from .._serialization import deserialize_object, get_object, serialize_object
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize",
            "deserialize", "annc_reg_spec"]
@@ -127,21 +126,8 @@ _BY_NAME.update({"regularizer": Regularizer, "l1": L1, "l2": L2, "l1_l2": L1L2})
 def get(identifier: Any) -> Optional[Regularizer]:
     """A regularizer from None, a name ('l2', 'L1L2' ...; default rates), a config dict, an
     instance, a class or a callable ``w -> penalty``."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, str):
-        cls = _BY_NAME.get(identifier)
-        if cls is None:
-            raise ValueError(f"Unknown regularizer {identifier!r}. Valid names: "
-                             f"{', '.join(sorted(_BY_NAME))}")
-        return cls()
-    if inspect.isclass(identifier):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret regularizer identifier: {identifier!r}")
+    return get_object(identifier, "regularizer", deserialize, _BY_NAME,
+                      ", ".join(sorted(_BY_NAME)))
 
 
 def serialize(regularizer: Any) -> Any:
