@@ -109,18 +109,36 @@ static inline void box_muller(const uint32_t r[4], double *z0, double *z1) {
     *z1 = rad * sin(th);
 }
 
-void annc_rng_normal_at(float *out, int64_t start, ptrdiff_t n, uint64_t key, uint64_t counter,
-                        float mean, float stddev) {
+/* The two normals of pair p (draw `attempt` of it). */
+static void normal_pair(double z[2], uint64_t key, uint64_t counter, uint64_t p,
+                        uint32_t attempt) {
+    uint32_t r[4];
+    block(r, key, counter, p, attempt);
+    box_muller(r, &z[0], &z[1]);
+}
+
+static double truncated_z(uint64_t key, uint64_t counter, uint64_t p, unsigned h);
+
+/* Elements [start, start + n) of the normal stream, or of the one truncated at two standard
+ * deviations: element i is half i & 1 of pair i >> 1. */
+static void normal_fill(float *out, int64_t start, ptrdiff_t n, uint64_t key, uint64_t counter,
+                        float mean, float stddev, int truncated) {
     ptrdiff_t j = 0;
     while (j < n) {
         const uint64_t i = (uint64_t)(start + j);
-        uint32_t r[4];
         double z[2];
-        block(r, key, counter, i >> 1, 0);
-        box_muller(r, &z[0], &z[1]);
-        for (unsigned h = (unsigned)(i & 1); h < 2 && j < n; h++, j++)
-            out[j] = (float)((double)mean + (double)stddev * z[h]);
+        normal_pair(z, key, counter, i >> 1, 0);
+        for (unsigned h = (unsigned)(i & 1); h < 2 && j < n; h++, j++) {
+            const double v = !truncated || fabs(z[h]) <= 2.0
+                                 ? z[h] : truncated_z(key, counter, i >> 1, h);
+            out[j] = (float)((double)mean + (double)stddev * v);
+        }
     }
+}
+
+void annc_rng_normal_at(float *out, int64_t start, ptrdiff_t n, uint64_t key, uint64_t counter,
+                        float mean, float stddev) {
+    normal_fill(out, start, n, key, counter, mean, stddev, 0);
 }
 
 void annc_rng_normal(float *out, ptrdiff_t n, uint64_t key, uint64_t counter, float mean,
@@ -132,10 +150,8 @@ void annc_rng_normal(float *out, ptrdiff_t n, uint64_t key, uint64_t counter, fl
  * so each element's value depends on its index alone. */
 static double truncated_z(uint64_t key, uint64_t counter, uint64_t p, unsigned h) {
     for (uint32_t a = 1; a < MAX_ATTEMPTS; a++) {
-        uint32_t r[4];
         double z[2];
-        block(r, key, counter, p, a);
-        box_muller(r, &z[0], &z[1]);
+        normal_pair(z, key, counter, p, a);
         if (fabs(z[h]) <= 2.0) return z[h];
     }
     return 0.0;
@@ -143,18 +159,7 @@ static double truncated_z(uint64_t key, uint64_t counter, uint64_t p, unsigned h
 
 void annc_rng_truncated_normal_at(float *out, int64_t start, ptrdiff_t n, uint64_t key,
                                   uint64_t counter, float mean, float stddev) {
-    ptrdiff_t j = 0;
-    while (j < n) {
-        const uint64_t i = (uint64_t)(start + j);
-        uint32_t r[4];
-        double z[2];
-        block(r, key, counter, i >> 1, 0);
-        box_muller(r, &z[0], &z[1]);
-        for (unsigned h = (unsigned)(i & 1); h < 2 && j < n; h++, j++) {
-            const double v = fabs(z[h]) <= 2.0 ? z[h] : truncated_z(key, counter, i >> 1, h);
-            out[j] = (float)((double)mean + (double)stddev * v);
-        }
-    }
+    normal_fill(out, start, n, key, counter, mean, stddev, 1);
 }
 
 void annc_rng_truncated_normal(float *out, ptrdiff_t n, uint64_t key, uint64_t counter,
