@@ -43,17 +43,7 @@ def compute_fans(shape: Sequence[int]) -> Tuple[int, int]:
     return shape[-2] * receptive, shape[-1] * receptive
 
 
-def _shape(shape: Any) -> Tuple[int, ...]:
-    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
-        shape = (shape,)
-    try:
-        dims = tuple(shape)
-    except TypeError:
-        raise TypeError(f"shape must be a tuple of ints, got {shape!r}") from None
-    for d in dims:
-        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0:
-            raise ValueError(f"shape must contain non-negative ints, got {shape!r}")
-    return tuple(int(d) for d in dims)
+_shape = _random._shape  # an int or a sequence of non-negative ints, as a tuple
 
 
 def _dtype(dtype: Any) -> np.dtype:
