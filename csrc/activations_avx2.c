@@ -40,14 +40,6 @@
 #include "annc.h"
 #include "internal.h"
 
-#if defined(__GNUC__) || defined(__clang__)
-#define ANNC_INLINE static inline __attribute__((always_inline))
-#elif defined(_MSC_VER)
-#define ANNC_INLINE static __forceinline
-#else
-#define ANNC_INLINE static inline
-#endif
-
 #define SELU_ALPHA 1.67326324235437728481f
 #define SELU_SCALE 1.05070098735548049342f
 #define SELU_SA 1.75809934084737685994f /* SELU_SCALE * SELU_ALPHA, rounded once */

@@ -20,16 +20,6 @@
 #define AMR 6
 #define ANR 16
 
-#if defined(__GNUC__) || defined(__clang__)
-#define ANNC_NOINLINE __attribute__((noinline))
-#define ANNC_INLINE static inline __attribute__((always_inline))
-#elif defined(_MSC_VER)
-#define ANNC_NOINLINE __declspec(noinline)
-#define ANNC_INLINE static __forceinline
-#else
-#define ANNC_NOINLINE
-#define ANNC_INLINE static inline
-#endif
 
 /* ---------------------------------------------------------------- micro-kernel */
 

@@ -7,6 +7,19 @@
 
 #include "annc.h"
 
+/* Helpers that must be inlined, so that each use is specialised on its constant arguments
+ * (the vector kernels' tiles and the optimizer loops' flags). */
+#if defined(__GNUC__) || defined(__clang__)
+#define ANNC_INLINE static inline __attribute__((always_inline))
+#define ANNC_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define ANNC_INLINE static __forceinline
+#define ANNC_NOINLINE __declspec(noinline)
+#else
+#define ANNC_INLINE static inline
+#define ANNC_NOINLINE
+#endif
+
 /* A GEMM micro-kernel computes a column of MR x NR tiles against one B panel:
  *   C[0:mc, 0:nr] = alpha * Ap . Bp + beta * C   (beta == 0: C is written, never read)
  * in panels of MR rows: panel q reads A at ap + q * ap_next and writes C at c + q * c_next,

@@ -43,7 +43,7 @@
 
 #include "annc.h"
 
-#include "optim_inline.h"
+#include "internal.h"
 
 int annc_opt_num_slots(const annc_optimizer *o) {
     switch (o->kind) {

@@ -3,7 +3,7 @@
 #include <math.h>
 
 #include "annc.h"
-#include "optim_inline.h"
+#include "internal.h"
 
 #define ANNC_OPT_APPLY_NAME annc_opt_apply_avx2
 #include "optim_kernels.h"

@@ -1,6 +1,6 @@
 /* The element-wise update loops, included by optim.c (baseline ISA) and optim_avx2.c (compiled
  * with -mavx2 -mfma), so both are the same source vectorised for each ISA. The includer
- * defines ANNC_OPT_APPLY_NAME and ANNC_INLINE. */
+ * defines ANNC_OPT_APPLY_NAME; ANNC_INLINE comes from internal.h. */
 /* Base-optimizer weight decay, applied before the update as Keras' _apply_weight_decay does;
  * `on` is a compile-time constant at every call site, so the test disappears. */
 ANNC_INLINE float decayed(float w, float wd_lr, int on) { return on ? w - w * wd_lr : w; }

@@ -7,11 +7,9 @@
 #include "annc.h"
 #include "internal.h"
 
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-
-ALWAYS_INLINE void full_tile(const int ROWS, const int NV, ptrdiff_t j, ptrdiff_t k,
-                             const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
-                             float *c, ptrdiff_t ldc, const float *bias) {
+ANNC_INLINE void full_tile(const int ROWS, const int NV, ptrdiff_t j, ptrdiff_t k,
+                           const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                           float *c, ptrdiff_t ldc, const float *bias) {
     __m256 acc[4][12];
     for (int v = 0; v < NV; v++) {
         const __m256 init = bias ? _mm256_loadu_ps(bias + j + 8 * v) : _mm256_setzero_ps();
@@ -31,9 +29,9 @@ ALWAYS_INLINE void full_tile(const int ROWS, const int NV, ptrdiff_t j, ptrdiff_
 }
 
 /* columns [j, j + 8) clipped to n, for ROWS rows */
-ALWAYS_INLINE void vector_tile(const int ROWS, ptrdiff_t n, ptrdiff_t j, ptrdiff_t k,
-                               const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
-                               float *c, ptrdiff_t ldc, const float *bias) {
+ANNC_INLINE void vector_tile(const int ROWS, ptrdiff_t n, ptrdiff_t j, ptrdiff_t k,
+                             const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                             float *c, ptrdiff_t ldc, const float *bias) {
     const ptrdiff_t left = n - j < 8 ? n - j : 8;
     const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left),
                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -48,9 +46,9 @@ ALWAYS_INLINE void vector_tile(const int ROWS, ptrdiff_t n, ptrdiff_t j, ptrdiff
     for (int i = 0; i < ROWS; i++) _mm256_maskstore_ps(c + i * ldc + j, mask, acc[i]);
 }
 
-ALWAYS_INLINE void rows_n(const int ROWS, ptrdiff_t n, ptrdiff_t k, const float *a,
-                          ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
-                          const float *bias) {
+ANNC_INLINE void rows_n(const int ROWS, ptrdiff_t n, ptrdiff_t k, const float *a,
+                        ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+                        const float *bias) {
     const int NV = 12 / ROWS;
     ptrdiff_t j = 0;
     for (; j + 8 * NV <= n; j += 8 * NV) full_tile(ROWS, NV, j, k, a, lda, b, ldb, c, ldc, bias);
