@@ -42,21 +42,27 @@ static inline float row_max(const float *x, ptrdiff_t n) {
     return m;
 }
 
+/* sum_j e^(x_j - m) in double, the terms kept in e[] when e is non-NULL. */
+static double sum_exp_shifted(const float *x, float m, float *e, ptrdiff_t n) {
+    double s = 0.0;
+    if (e) {
+        for (ptrdiff_t j = 0; j < n; j++) {
+            e[j] = expf(x[j] - m);
+            s += e[j];
+        }
+    } else {
+        for (ptrdiff_t j = 0; j < n; j++) s += expf(x[j] - m);
+    }
+    return s;
+}
+
 /* Softmax cross-entropy from logits for one row with a dense target t (weight sum T):
  *   loss = sum_j t_j (lse - x_j),  dloss/dx_k = T softmax_k - t_k.
  * Terms with t_j == 0 are skipped so a -inf logit on a class with zero weight costs nothing
  * (Keras computes 0 * -inf = NaN there; a masked logit should not poison the loss). */
 static float cce_logits_row(const float *x, const float *t, float *dx, ptrdiff_t n, float gs) {
     const float m = row_max(x, n);
-    double s = 0.0;
-    if (dx) {
-        for (ptrdiff_t j = 0; j < n; j++) {
-            dx[j] = expf(x[j] - m);
-            s += dx[j];
-        }
-    } else {
-        for (ptrdiff_t j = 0; j < n; j++) s += expf(x[j] - m);
-    }
+    const double s = sum_exp_shifted(x, m, dx, n);
     const double lse = (double)m + log(s);
     double loss = 0.0, tsum = 0.0;
     for (ptrdiff_t j = 0; j < n; j++) {
@@ -73,17 +79,11 @@ static float cce_logits_row(const float *x, const float *t, float *dx, ptrdiff_t
 
 static float sparse_logits_row(const float *x, int32_t y, float *dx, ptrdiff_t n, float gs) {
     const float m = row_max(x, n);
-    double s = 0.0;
+    const double s = sum_exp_shifted(x, m, dx, n);
     if (dx) {
-        for (ptrdiff_t j = 0; j < n; j++) {
-            dx[j] = expf(x[j] - m);
-            s += dx[j];
-        }
         const float a = (float)(1.0 / s) * gs;
         for (ptrdiff_t j = 0; j < n; j++) dx[j] *= a;
         dx[y] -= gs;
-    } else {
-        for (ptrdiff_t j = 0; j < n; j++) s += expf(x[j] - m);
     }
     return (float)((double)m + log(s) - (double)x[y]);
 }
