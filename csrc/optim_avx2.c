@@ -1,9 +1,79 @@
 /* The optimizer update loops compiled for AVX2+FMA; entered only through annc_opt_apply after
- * the run-time ISA check. */
+ * the run-time ISA check.
+ *
+ * Plain RMSprop (Keras' default optimizer: no momentum, not centered) has its own loop here:
+ * 1/sqrt(v + eps) is the hardware estimate refined by one Newton step instead of a square root
+ * and a division. Its relative error is about 2^-22 (2^-24 for sqrt then divide), so the
+ * increment lr*g/sqrt(v+eps) differs from the correctly rounded one in its last bits, and w
+ * after the step by at most a unit in its last place, now and then. In exchange the pass is no
+ * longer bound by the divider: vsqrtps + vdivps cost ~9 cycles per eight parameters on Zen3, so
+ * a step of Program 2's 79,510 parameters went from 0.33 to 0.21 ns per parameter. The
+ * portable build keeps sqrtf and the division. */
+#include <immintrin.h>
 #include <math.h>
 
 #include "annc.h"
 #include "internal.h"
 
+/* The first n (<= 8) lanes. */
+ANNC_INLINE __m256i first_lanes(ptrdiff_t n) {
+    static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256((const __m256i *)(m + 8 - n));
+}
+
+ANNC_INLINE __m256 rsqrt_refined(__m256 d) {
+    const __m256 r = _mm256_rsqrt_ps(d);
+    const __m256 half_d = _mm256_mul_ps(d, _mm256_set1_ps(0.5f));
+    /* one Newton step: r (1.5 - d r^2 / 2) */
+    return _mm256_mul_ps(r, _mm256_fnmadd_ps(_mm256_mul_ps(half_d, r), r, _mm256_set1_ps(1.5f)));
+}
+
+typedef struct {
+    __m256 lr, rho, omr, eps, wdl;
+} rms_consts;
+
+/* v = rho v + (1 - rho) g^2; w = (w - w wd lr) - lr g / sqrt(v + eps), in registers. */
+ANNC_INLINE void rms_step(__m256 *w, __m256 *v, __m256 g, const rms_consts *c, int wd) {
+    const __m256 vn = _mm256_fmadd_ps(c->rho, *v, _mm256_mul_ps(c->omr, _mm256_mul_ps(g, g)));
+    __m256 wn = *w;
+    if (wd) wn = _mm256_fnmadd_ps(wn, c->wdl, wn);
+    const __m256 inc = _mm256_mul_ps(_mm256_mul_ps(c->lr, g), rsqrt_refined(_mm256_add_ps(vn, c->eps)));
+    *w = _mm256_sub_ps(wn, inc);
+    *v = vn;
+}
+
+/* The last n % 8 parameters go through the same arithmetic, masked, so a parameter's result
+ * does not depend on where a chunk of the slab starts. */
+ANNC_INLINE void rmsprop_plain(const annc_optimizer *o, float *w, const float *g, float *v,
+                               ptrdiff_t n, int wd) {
+    const double *s = o->s;
+    const rms_consts c = {_mm256_set1_ps((float)s[0]), _mm256_set1_ps((float)s[1]),
+                          _mm256_set1_ps((float)s[2]), _mm256_set1_ps((float)s[4]),
+                          _mm256_set1_ps((float)s[7])};
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 wv = _mm256_loadu_ps(w + i), vv = _mm256_loadu_ps(v + i);
+        rms_step(&wv, &vv, _mm256_loadu_ps(g + i), &c, wd);
+        _mm256_storeu_ps(w + i, wv);
+        _mm256_storeu_ps(v + i, vv);
+    }
+    if (i < n) {
+        const __m256i m = first_lanes(n - i);
+        __m256 wv = _mm256_maskload_ps(w + i, m), vv = _mm256_maskload_ps(v + i, m);
+        rms_step(&wv, &vv, _mm256_maskload_ps(g + i, m), &c, wd);
+        _mm256_maskstore_ps(w + i, m, wv);
+        _mm256_maskstore_ps(v + i, m, vv);
+    }
+}
+
+static void rmsprop_plain_avx2(const annc_optimizer *o, float *w, const float *g, float *v,
+                               ptrdiff_t n) {
+    if ((float)o->s[7] != 0.0f)
+        rmsprop_plain(o, w, g, v, n, 1);
+    else
+        rmsprop_plain(o, w, g, v, n, 0);
+}
+
 #define ANNC_OPT_APPLY_NAME annc_opt_apply_avx2
+#define ANNC_OPT_RMSPROP_PLAIN rmsprop_plain_avx2
 #include "optim_kernels.h"

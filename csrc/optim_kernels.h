@@ -1,6 +1,7 @@
 /* The element-wise update loops, included by optim.c (baseline ISA) and optim_avx2.c (compiled
  * with -mavx2 -mfma), so both are the same source vectorised for each ISA. The includer
- * defines ANNC_OPT_APPLY_NAME; ANNC_INLINE comes from internal.h. */
+ * defines ANNC_OPT_APPLY_NAME, and may define ANNC_OPT_RMSPROP_PLAIN(o, w, g, v, n) for the
+ * plain RMSprop; ANNC_INLINE comes from internal.h. */
 /* Base-optimizer weight decay, applied before the update as Keras' _apply_weight_decay does;
  * `on` is a compile-time constant at every call site, so the test disappears. */
 ANNC_INLINE float decayed(float w, float wd_lr, int on) { return on ? w - w * wd_lr : w; }
@@ -170,8 +171,12 @@ void ANNC_OPT_APPLY_NAME(const annc_optimizer *o, float *w, const float *g, floa
             WITH_WD(rmsprop(w, g, s0, mb, avg, n, s, 0, 1, wdl, 0),
                     rmsprop(w, g, s0, mb, avg, n, s, 0, 1, wdl, 1));
         else
+#ifdef ANNC_OPT_RMSPROP_PLAIN /* an ISA's own kernel for the default form */
+            ANNC_OPT_RMSPROP_PLAIN(o, w, g, s0, n);
+#else
             WITH_WD(rmsprop(w, g, s0, mb, avg, n, s, 0, 0, wdl, 0),
                     rmsprop(w, g, s0, mb, avg, n, s, 0, 0, wdl, 1));
+#endif
         break;
     }
     case ANNC_OPT_ADAM:
