@@ -59,6 +59,8 @@ typedef struct {
  * columns are either all thread 0's (PART_THREAD0) or cut among the threads like the K blocks
  * of layer `by` (the columns are that layer's input features). */
 #define PART_THREAD0 (-1)
+/* ... or its rows are cut among the threads (tail_rows), each thread all columns of its own */
+#define PART_ROWS (-2)
 typedef struct {
     int by;
     long at;   /* the worker's barrier count when it was written */
@@ -78,6 +80,11 @@ typedef struct {
      * thread may start the next split layer's products while others still add this one's */
     float *partials[2];
     ptrdiff_t rows;        /* rows of the current step */
+    /* the first layer of the step's tail, which runs by batch rows (see tail_start), else
+     * nlayers; `mine` this thread's rows of it */
+    int tail;
+    span mine;
+    double penalty;        /* the weight penalty, taken before any update (tail by rows) */
     const float *x;        /* the current step's gathered batch */
     long barriers;
     int fused;             /* update each kernel as its gradient is formed (no norm clipping) */
@@ -86,6 +93,10 @@ typedef struct {
     const float *next_x;
     ptrdiff_t next_rows;
     int ready;
+    /* where next_x's rows come from: this thread gathers its blocks' columns of them */
+    const float *next_src;
+    ptrdiff_t next_ldx;
+    const int64_t *next_idx;
     /* the rows this thread gathers next, asked from memory a few at a time during the step */
     const float *pf_x;
     ptrdiff_t pf_ldx;
@@ -142,6 +153,34 @@ static int out_part(const annc_net *net, int l, ptrdiff_t rows, int nt) {
     return PART_THREAD0;
 }
 
+/* The last split layer at `rows` rows on nt threads, or -1. */
+static int last_split(const annc_net *net, ptrdiff_t rows, int nt) {
+    for (int l = net->nlayers - 1; l >= 0; l--)
+        if (split_layer(net, l, rows, nt)) return l;
+    return -1;
+}
+
+/* The first layer of the step's tail when the tail runs by batch rows, else nlayers.
+ *
+ * The tail is what follows the last split layer's partial products: their sums with its bias
+ * and activation, the layers after it (narrow ones), the loss, and the backward pass down to
+ * that layer's activation. All of it is per row but the gradients of kernels and biases and
+ * the sums of loss and metrics, so each thread takes its share of the rows, and thread 0 forms
+ * the rest after the barrier that comes before the split layer's weight gradient anyway. The
+ * tail Dense layer's gradient must survive the backward pass until then: with two gradient
+ * buffers, at most one Dense layer may follow, and the split layer must be the last the
+ * gradient reaches (no input gradient below it). */
+static int tail_start(const annc_net *net, ptrdiff_t rows, int nt) {
+    const int ls = last_split(net, rows, nt);
+    if (ls < 0 || !net->layers[ls].trainable) return net->nlayers;
+    for (int l = 0; l < ls; l++)
+        if (net->layers[l].kind == ANNC_LAYER_DENSE && net->layers[l].trainable)
+            return net->nlayers;
+    int dense = 0;
+    for (int l = ls + 1; l < net->nlayers; l++) dense += net->layers[l].kind == ANNC_LAYER_DENSE;
+    return dense <= 1 ? ls : net->nlayers;
+}
+
 /* Blocks [lo, hi) of nb that thread tid owns: the blocks that do not divide evenly go to the
  * last threads, since thread 0 also runs the narrow layers and the loss. */
 static span thread_blocks(ptrdiff_t nb, int tid, int nt) {
@@ -171,11 +210,27 @@ static span updated_rows(const annc_net *net, int l, const worker *w) {
 
 /* This thread's columns of a tensor `width` wide in partition `part`. */
 static span own_cols(const annc_net *net, int part, ptrdiff_t width, const worker *w) {
+    if (part == PART_ROWS) {
+        span s = {0, width};
+        return s;
+    }
     if (part == PART_THREAD0) {
         span s = {0, w->tid == 0 ? width : 0};
         return s;
     }
     return own_rows(net, part, w);
+}
+
+/* This thread's rows of a tensor in partition `part` (all of them unless cut by rows). */
+static span part_rows(const worker *w, int part) {
+    if (part == PART_ROWS) return w->mine;
+    span s = {0, w->rows};
+    return s;
+}
+
+/* The partition of layer l's output in this step: by rows from the tail on. */
+static int part_of(const worker *w, int l) {
+    return l >= w->tail ? PART_ROWS : out_part(w->net, l, w->rows, w->nt);
 }
 
 /* Whether the first layer's products can be formed ahead, during the previous step's update
@@ -206,9 +261,10 @@ static size_t partial_floats(const annc_net *net, ptrdiff_t rows) {
     return (need + 15) / 16 * 16;
 }
 
-/* One training thread's workspace. */
+/* One training thread's workspace (also the metrics' scratch in a tail by rows, see
+ * tail_sums). */
 static size_t train_ws_per_thread(const annc_net *net, ptrdiff_t rows) {
-    size_t need = 0;
+    size_t need = (size_t)rows * (size_t)net->out_features;
     for (int l = 0; l < net->nlayers; l++) {
         const annc_layer *L = &net->layers[l];
         if (L->kind != ANNC_LAYER_DENSE) continue;
@@ -267,13 +323,14 @@ static written wrote(const worker *w, int part) {
 
 /* ---------------------------------------------------------------- gather */
 
-/* Rows [*r0, *r1) of a step's `rows` that thread tid gathers. With several threads, thread 0
- * gathers none: the others copy the next batch while thread 0 alone runs the loss and the
- * narrow layers. */
-static void gather_rows(int tid, int nt, ptrdiff_t rows, ptrdiff_t *r0, ptrdiff_t *r1) {
-    if (nt <= 1) {
-        *r0 = 0;
-        *r1 = rows;
+/* Rows [*r0, *r1) of a step's `rows` that a thread gathers: an equal share when the tail runs
+ * by rows, else, with several threads, none on thread 0: the others copy the next batch while
+ * thread 0 alone runs the loss and the narrow layers. */
+static void gather_rows(const worker *w, ptrdiff_t rows, ptrdiff_t *r0, ptrdiff_t *r1) {
+    const int tid = w->tid, nt = w->nt;
+    if (nt <= 1 || w->tail < w->net->nlayers) {
+        *r0 = rows * tid / nt;
+        *r1 = rows * (tid + 1) / nt;
         return;
     }
     *r0 = tid == 0 ? 0 : rows * (tid - 1) / (nt - 1);
@@ -285,7 +342,7 @@ static void gather_share(const worker *w, float *buf, const float *x, ptrdiff_t 
                          const int64_t *idx, ptrdiff_t rows) {
     const ptrdiff_t nin = w->net->in_features;
     ptrdiff_t r0, r1;
-    gather_rows(w->tid, w->nt, rows, &r0, &r1);
+    gather_rows(w, rows, &r0, &r1);
     for (ptrdiff_t r = r0; r < r1; r++)
         memcpy(buf + r * nin, x + idx[r] * ldx, sizeof(float) * (size_t)nin);
 }
@@ -313,7 +370,7 @@ static void prefetch_plan(worker *w, const float *x, ptrdiff_t ldx, const int64_
     w->pf_x = x;
     w->pf_ldx = ldx;
     w->pf_idx = idx;
-    gather_rows(w->tid, w->nt, idx ? rows : 0, &w->pf_lo, &w->pf_end);
+    gather_rows(w, idx ? rows : 0, &w->pf_lo, &w->pf_end);
     w->pf_next = w->pf_lo;
 }
 
@@ -330,6 +387,39 @@ static void prefetch_upto(worker *w, ptrdiff_t num, ptrdiff_t den) {
 #else
     (void)w; (void)num; (void)den;
 #endif
+}
+
+/* Columns s of the next step's rows (next_src rows next_idx) asked from memory, or copied into
+ * next_x. When the first layer's next products are formed ahead, each thread gathers exactly
+ * its blocks' columns, block by block just before their product, having asked for them one
+ * block earlier: no other thread reads them before the closing barrier, and the copy, off the
+ * tail, reads from cache. */
+static void next_cols_prefetch(const worker *w, span s) {
+#if defined(__GNUC__) || defined(__clang__)
+    const ptrdiff_t bytes = (s.hi - s.lo) * (ptrdiff_t)sizeof(float);
+    for (ptrdiff_t r = 0; r < w->next_rows; r++) {
+        const char *p = (const char *)(w->next_src + w->next_idx[r] * w->next_ldx + s.lo);
+        for (ptrdiff_t off = 0; off < bytes + 63; off += 64)
+            __builtin_prefetch(p + ANNC_MIN(off, bytes - 1), 0, 2);
+    }
+#else
+    (void)w; (void)s;
+#endif
+}
+
+static void next_cols_gather(const worker *w, span s) {
+    const ptrdiff_t nin = w->net->in_features;
+    float *dst = (float *)w->next_x; /* the step's spare half of xbuf */
+    for (ptrdiff_t r = 0; r < w->next_rows; r++)
+        memcpy(dst + r * nin + s.lo, w->next_src + w->next_idx[r] * w->next_ldx + s.lo,
+               sizeof(float) * (size_t)(s.hi - s.lo));
+}
+
+/* Columns of the first layer's input in its block k. */
+static span block_cols(const annc_layer *L, ptrdiff_t k) {
+    const ptrdiff_t br = block_rows(L);
+    span s = {ANNC_MIN(k * br, L->in), ANNC_MIN((k + 1) * br, L->in)};
+    return s;
 }
 
 /* ---------------------------------------------------------------- forward */
@@ -351,41 +441,48 @@ static float *preact_buffer(const annc_layer *L, int act) {
     return (L->z && act != ANNC_ACT_LINEAR) ? L->z : L->y;
 }
 
-/* The activation after the bias, on columns s of rows of z (into y), or softmax on whole rows
- * (thread 0 only ever gets those). */
-static void finish_dense(const annc_layer *L, int act, float *z, ptrdiff_t rows, span s) {
-    if (s.hi <= s.lo || act == ANNC_ACT_LINEAR) {
-        if (z != L->y && s.hi > s.lo)
-            for (ptrdiff_t r = 0; r < rows; r++)
-                memcpy(L->y + r * L->out + s.lo, z + r * L->out + s.lo,
+/* The activation after the bias, on rows rr and columns s of z (into y); softmax only ever
+ * gets whole rows. */
+static void finish_dense(const annc_layer *L, int act, float *z, span rr, span s) {
+    const ptrdiff_t out = L->out, n = rr.hi - rr.lo;
+    if (n <= 0 || s.hi <= s.lo) return;
+    float *y = L->y + rr.lo * out;
+    z += rr.lo * out;
+    if (act == ANNC_ACT_LINEAR) {
+        if (z != y)
+            for (ptrdiff_t r = 0; r < n; r++)
+                memcpy(y + r * out + s.lo, z + r * out + s.lo,
                        sizeof(float) * (size_t)(s.hi - s.lo));
-        return;
+    } else if (act == ANNC_ACT_SOFTMAX) {
+        annc_softmax_forward(y, out, z, out, n, out);
+    } else {
+        act_columns(act, L->act_param, y, z, out, out, n, s);
     }
-    if (act == ANNC_ACT_SOFTMAX)
-        annc_softmax_forward(L->y, L->out, z, L->out, rows, L->out);
-    else
-        act_columns(act, L->act_param, L->y, z, L->out, L->out, rows, s);
 }
 
-/* Thread 0's whole Dense layer (a narrow one, or any layer on one thread). */
-static void dense_whole(const worker *w, const annc_layer *L, const float *in, ptrdiff_t ld_in,
-                        int act) {
-    const ptrdiff_t rows = w->rows;
-    const span all = {0, L->out};
+/* Rows rr of a Dense layer that is not split: all of them on thread 0, or a thread's share of a
+ * tail by rows. A row comes out the same whichever rows share the call: the product's K
+ * blocking is the whole batch's. */
+static void dense_rows(const worker *w, const annc_layer *L, const float *in, ptrdiff_t ld_in,
+                       int act, span rr) {
+    const ptrdiff_t rows = w->rows, n = rr.hi - rr.lo, out = L->out;
+    if (n <= 0) return;
+    const span all = {0, out};
     float *z = preact_buffer(L, act);
     /* with z kept, or softmax, the activation runs after the product; else in its epilogue */
     const int separate = z != L->y || act == ANNC_ACT_SOFTMAX;
     const int epi = separate ? ANNC_ACT_LINEAR : act;
-    if (rows <= ANNC_ROWGEMM_MAX_ROWS)
-        annc_rowgemm(rows, L->out, L->in, in, ld_in, L->W, L->out, z, L->out, L->b, epi,
-                     L->act_param);
+    const float *x = in + rr.lo * ld_in;
+    float *zr = z + rr.lo * out;
+    if (rows <= ANNC_ROWGEMM_MAX_ROWS) /* one thread: the tail never runs by rows this small */
+        annc_rowgemm(n, out, L->in, x, ld_in, L->W, out, zr, out, L->b, epi, L->act_param);
     else if (blocked(L, rows))
-        annc_sgemm_kc(0, 0, rows, L->out, L->in, 1.0f, in, ld_in, L->W, L->out, 0.0f, z, L->out,
-                      L->b, epi, L->act_param, block_rows(L), w->ws);
+        annc_sgemm_kc(0, 0, n, out, L->in, 1.0f, x, ld_in, L->W, out, 0.0f, zr, out, L->b, epi,
+                      L->act_param, block_rows(L), w->ws);
     else
-        annc_sgemm_part(0, 0, rows, L->out, L->in, 1.0f, in, ld_in, L->W, L->out, 0.0f, z,
-                        L->out, L->b, epi, L->act_param, rows, L->out, w->ws);
-    if (separate) finish_dense(L, act, z, rows, all);
+        annc_sgemm_part(0, 0, n, out, L->in, 1.0f, x, ld_in, L->W, out, 0.0f, zr, out, L->b, epi,
+                        L->act_param, rows, out, w->ws);
+    if (separate) finish_dense(L, act, z, rr, all);
 }
 
 /* Block k's partial product in[:, rows of block k] · W[rows of block k, :] into its plane of
@@ -400,7 +497,8 @@ static void block_product(const worker *w, const annc_layer *L, const float *in,
 }
 
 /* A split Dense layer: this thread's blocks' partial products, then (after a barrier) the
- * block sums, bias and activation of the output columns this thread owns next. */
+ * block sums, bias and activation of the output columns (or, in a tail by rows, the rows)
+ * this thread owns next. */
 static void dense_split(worker *w, int l, const float *in, ptrdiff_t ld_in, int act, int part,
                         float *partials, int ready) {
     const annc_net *net = w->net;
@@ -412,10 +510,10 @@ static void dense_split(worker *w, int l, const float *in, ptrdiff_t ld_in, int 
     for (ptrdiff_t k = ready ? b.hi : b.lo; k < b.hi; k++)
         block_product(w, L, in, ld_in, rows, k, partials);
     if (!ready) barrier(w);
-    const span s = own_cols(net, part, out, w);
+    const span s = own_cols(net, part, out, w), rr = part_rows(w, part);
     if (s.hi <= s.lo) return;
     float *z = preact_buffer(L, act);
-    for (ptrdiff_t r = 0; r < rows; r++) {
+    for (ptrdiff_t r = rr.lo; r < rr.hi; r++) {
         float *restrict zr = z + r * out;
         const float *p0 = partials + r * out;
         for (ptrdiff_t j = s.lo; j < s.hi; j++) zr[j] = p0[j];
@@ -426,7 +524,7 @@ static void dense_split(worker *w, int l, const float *in, ptrdiff_t ld_in, int 
         if (L->b)
             for (ptrdiff_t j = s.lo; j < s.hi; j++) zr[j] += L->b[j];
     }
-    finish_dense(L, act, z, rows, s);
+    finish_dense(L, act, z, rr, s);
 }
 
 static const float *train_forward(worker *w, written *state, uint64_t key, uint64_t counter) {
@@ -439,36 +537,48 @@ static const float *train_forward(worker *w, written *state, uint64_t key, uint6
         annc_layer *L = &net->layers[l];
         const int last = l == net->nlayers - 1;
         const int act = (last && net->fused) ? ANNC_ACT_LINEAR : L->act;
-        const int part = out_part(net, l, rows, w->nt);
+        const int part = part_of(w, l);
+        const span rr = part_rows(w, part);
+        const int by_rows = l > w->tail; /* the tail's layers after its split one */
         switch (L->kind) {
         case ANNC_LAYER_DENSE:
             if (split_layer(net, l, rows, w->nt) || (l == 0 && w->ready)) {
                 require(w, *state, READ_OWN, l);
                 dense_split(w, l, in, ld_in, act, part, w->partials[nsplit++ & 1],
                             l == 0 && w->ready);
+                *state = wrote(w, split_layer(net, l, rows, w->nt) ? part : PART_THREAD0);
+            } else if (by_rows) {
+                require(w, *state, READ_OWN, PART_ROWS);
+                dense_rows(w, L, in, ld_in, act, rr);
+                *state = wrote(w, PART_ROWS);
             } else {
                 require(w, *state, READ_ALL_BY_THREAD0, 0);
-                if (w->tid == 0) dense_whole(w, L, in, ld_in, act);
+                const span all = {0, rows};
+                if (w->tid == 0) dense_rows(w, L, in, ld_in, act, all);
+                *state = wrote(w, PART_THREAD0); /* a layer on thread 0 wrote every column */
             }
-            /* a layer on thread 0 wrote every column */
-            *state = wrote(w, split_layer(net, l, rows, w->nt) ? part : PART_THREAD0);
             break;
         case ANNC_LAYER_ACTIVATION:
-            if (act == ANNC_ACT_SOFTMAX) {
+            if (act == ANNC_ACT_SOFTMAX && !by_rows) {
                 require(w, *state, READ_ALL_BY_THREAD0, 0);
                 if (w->tid == 0) annc_softmax_forward(L->y, L->out, in, ld_in, rows, L->out);
                 *state = wrote(w, PART_THREAD0);
+            } else if (act == ANNC_ACT_SOFTMAX) {
+                require(w, *state, READ_OWN, PART_ROWS);
+                annc_softmax_forward(L->y + rr.lo * L->out, L->out, in + rr.lo * ld_in, ld_in,
+                                     rr.hi - rr.lo, L->out);
+                *state = wrote(w, PART_ROWS);
             } else {
                 require(w, *state, READ_OWN, part);
-                act_columns(act, L->act_param, L->y, in, ld_in, L->out, rows,
-                            own_cols(net, part, L->out, w));
+                act_columns(act, L->act_param, L->y + rr.lo * L->out, in + rr.lo * ld_in, ld_in,
+                            L->out, rr.hi - rr.lo, own_cols(net, part, L->out, w));
                 *state = wrote(w, part);
             }
             break;
         case ANNC_LAYER_DROPOUT: {
             require(w, *state, READ_OWN, part);
             const span s = own_cols(net, part, L->out, w);
-            for (ptrdiff_t r = 0; r < rows && s.hi > s.lo; r++) {
+            for (ptrdiff_t r = rr.lo; r < rr.hi && s.hi > s.lo; r++) {
                 const float *src = in + r * ld_in;
                 float *dst = L->y + r * L->out, *m = L->mask + r * L->out;
                 if (L->rate > 0.0f) {
@@ -579,13 +689,31 @@ static void act_backward_columns(int act, float param, float *g, const float *x,
                           x ? x + r * ldx + s.lo : NULL, y + r * width + s.lo, s.hi - s.lo);
 }
 
-/* g holds d(loss)/d(output of the last layer), written by thread 0. Forms every gradient and
- * updates the kernels and biases (fused), or leaves them in the slab (norm clipping). */
+/* Thread 0, in a tail by rows, once every row's gradient is in: what needs all the rows — the
+ * bias gradient of the tail's split layer, and the kernel and bias gradients of the Dense
+ * layer after it, whose output gradient is still in `g_after` (see tail_start). */
+static void tail_gradients(worker *w, const float *g, const float *g_after) {
+    annc_net *net = w->net;
+    annc_layer *S = &net->layers[w->tail];
+    const span all_s = {0, S->out};
+    if (S->b) bias_gradient(w, S, g, all_s);
+    for (int l = w->tail + 1; l < net->nlayers; l++) {
+        annc_layer *L = &net->layers[l];
+        if (L->kind != ANNC_LAYER_DENSE || !L->trainable) continue;
+        const span cols = {0, L->out}, kernel_rows = {0, L->in};
+        if (L->b) bias_gradient(w, L, g_after, cols);
+        kernel_gradient(w, L, net->layers[l - 1].y, L->in, g_after, kernel_rows, 0);
+    }
+}
+
+/* g holds d(loss)/d(output of the last layer), written by thread 0 (or, in a tail by rows, by
+ * each thread for its rows). Forms every gradient and updates the kernels and biases (fused),
+ * or leaves them in the slab (norm clipping). */
 static void train_backward(worker *w) {
     annc_net *net = w->net;
     const ptrdiff_t rows = w->rows;
     float *g = net->gbuf0, *other = net->gbuf1;
-    written state = wrote(w, PART_THREAD0);
+    written state = wrote(w, w->tail < net->nlayers ? PART_ROWS : PART_THREAD0);
     int first = net->nlayers; /* no gradient flows below the first layer with parameters */
     for (int l = 0; l < net->nlayers; l++)
         if (net->layers[l].kind == ANNC_LAYER_DENSE && net->layers[l].trainable) {
@@ -597,29 +725,45 @@ static void train_backward(worker *w) {
         const int last = l == net->nlayers - 1;
         const float *in = l == 0 ? w->x : net->layers[l - 1].y;
         const ptrdiff_t ld_in = l == 0 ? net->in_features : L->in;
-        const int part = out_part(net, l, rows, w->nt);
-        const span s = own_cols(net, part, L->out, w);
+        const int part = part_of(w, l);
+        const span s = own_cols(net, part, L->out, w), rr = part_rows(w, part);
+        const ptrdiff_t n = rr.hi - rr.lo, o0 = rr.lo * L->out; /* this thread's rows */
         switch (L->kind) {
         case ANNC_LAYER_DENSE: {
             const int split = split_layer(net, l, rows, w->nt);
+            const int need_dx = l > first;
             require(w, state, READ_OWN, part);
             if (L->activity_l1 != 0.0f || L->activity_l2 != 0.0f)
-                add_reg_grad_rows(g + s.lo, L->out, L->y + s.lo, L->out, rows, s.hi - s.lo,
-                                  L->activity_l1, L->activity_l2);
+                add_reg_grad_rows(g + o0 + s.lo, L->out, L->y + o0 + s.lo, L->out, n,
+                                  s.hi - s.lo, L->activity_l1, L->activity_l2);
             if (!(last && net->fused)) {
                 if (L->act == ANNC_ACT_SOFTMAX) {
-                    if (w->tid == 0) annc_softmax_backward(g, g, L->y, rows, L->out);
+                    if (w->tid == 0 || part == PART_ROWS)
+                        annc_softmax_backward(g + o0, g + o0, L->y + o0, n, L->out);
                 } else if (L->act != ANNC_ACT_LINEAR) {
-                    act_backward_columns(L->act, L->act_param, g, L->z, L->out, L->y, L->out,
-                                         rows, s);
+                    act_backward_columns(L->act, L->act_param, g + o0, L->z + o0, L->out,
+                                         L->y + o0, L->out, n, s);
                 }
             }
             state = wrote(w, part);
-            if (L->trainable && L->b) bias_gradient(w, L, g, s);
+            if (l > w->tail) {
+                /* the tail's narrow layer: this thread's rows of dX (from W before thread 0
+                 * updates it, after the next barrier; see tail_gradients) */
+                if (need_dx)
+                    annc_sgemm_part(0, 1, n, L->in, L->out, 1.0f, g + o0, L->out, L->W, L->out,
+                                    0.0f, other + rr.lo * L->in, L->in, NULL, ANNC_ACT_LINEAR,
+                                    0.0f, rows, L->in, w->ws);
+                float *t = g;
+                g = other;
+                other = t;
+                state = wrote(w, PART_ROWS);
+                break;
+            }
+            if (L->trainable && L->b && part != PART_ROWS) bias_gradient(w, L, g, s);
             /* dX and dW read every column of g; each thread its own rows of W */
             require(w, state, split ? READ_ALL_BY_EVERYONE : READ_ALL_BY_THREAD0, 0);
+            if (l == w->tail && w->tid == 0) tail_gradients(w, g, other);
             const span r = updated_rows(net, l, w);
-            const int need_dx = l > first;
             /* the gradient below from W as the forward pass used it, so before its update */
             if (need_dx && r.hi > r.lo)
                 annc_sgemm_part(0, 1, rows, r.hi - r.lo, L->out, 1.0f, g, L->out,
@@ -629,13 +773,11 @@ static void train_backward(worker *w) {
                 /* block by block: update the rows, then while they are in cache form their
                  * share of the next step's first product (the same partial products its
                  * forward pass would form, in the same plane) */
-                const ptrdiff_t br = block_rows(L);
                 const span b = thread_blocks(num_blocks(L), w->tid, w->nt);
-                const ptrdiff_t own = ANNC_MAX(b.hi - b.lo, (ptrdiff_t)1);
                 for (ptrdiff_t k = b.lo; k < b.hi; k++) {
-                    const span blk = {k * br, ANNC_MIN((k + 1) * br, L->in)};
-                    prefetch_upto(w, own + 3 * (k - b.lo + 1), 4 * own);
-                    kernel_gradient(w, L, in, ld_in, g, blk, 0);
+                    if (k + 1 < b.hi) next_cols_prefetch(w, block_cols(L, k + 1));
+                    kernel_gradient(w, L, in, ld_in, g, block_cols(L, k), 0);
+                    next_cols_gather(w, block_cols(L, k));
                     block_product(w, L, w->next_x, net->in_features, w->next_rows, k,
                                   w->partials[0]);
                 }
@@ -652,23 +794,28 @@ static void train_backward(worker *w) {
         }
         case ANNC_LAYER_ACTIVATION:
             if (last && net->fused) break; /* the loss already differentiated through it */
-            if (L->act == ANNC_ACT_SOFTMAX) {
+            if (L->act == ANNC_ACT_SOFTMAX && part != PART_ROWS) {
                 require(w, state, READ_ALL_BY_THREAD0, 0);
                 if (w->tid == 0) annc_softmax_backward(g, g, L->y, rows, L->out);
                 state = wrote(w, PART_THREAD0);
+            } else if (L->act == ANNC_ACT_SOFTMAX) {
+                require(w, state, READ_OWN, PART_ROWS);
+                annc_softmax_backward(g + o0, g + o0, L->y + o0, n, L->out);
+                state = wrote(w, PART_ROWS);
             } else {
                 require(w, state, READ_OWN, part);
                 /* the input is the previous layer's output, still intact: no copy kept */
-                act_backward_columns(L->act, L->act_param, g, in, ld_in, L->y, L->out, rows, s);
+                act_backward_columns(L->act, L->act_param, g + o0, in + rr.lo * ld_in, ld_in,
+                                     L->y + o0, L->out, n, s);
                 state = wrote(w, part);
             }
             break;
         case ANNC_LAYER_DROPOUT:
             require(w, state, READ_OWN, part);
             if (L->rate > 0.0f)
-                for (ptrdiff_t rr = 0; rr < rows; rr++)
+                for (ptrdiff_t r = rr.lo; r < rr.hi; r++)
                     for (ptrdiff_t j = s.lo; j < s.hi; j++)
-                        g[rr * L->out + j] *= L->mask[rr * L->out + j];
+                        g[r * L->out + j] *= L->mask[r * L->out + j];
             state = wrote(w, part);
             break;
         }
@@ -737,6 +884,51 @@ static int loss_section(worker *w, chunk *c, const float *pred) {
     return ANNC_OK;
 }
 
+/* Any thread: a loss error. */
+static void set_step_status(chunk *c, int st) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+    c->step_status = st;
+    (void)st; /* GCC's -Wunused-but-set-parameter misreads the atomic write */
+}
+
+/* Every thread, in a tail by rows: the loss of its rows into loss_rows and their gradient into
+ * gbuf0 (as annc_eng_loss_rows would for all of them); the last thread, which adds the sums
+ * (tail_sums), also takes the weight penalty now, before any weight is updated. */
+static void loss_share(worker *w, chunk *c, const float *pred) {
+    annc_net *net = w->net;
+    const ptrdiff_t cols = net->out_features, r0 = w->mine.lo, n = w->mine.hi - w->mine.lo;
+    if (w->tid == w->nt - 1) w->penalty = annc_eng_regularisation_penalty(net);
+    if (!pred) {
+        set_step_status(c, ANNC_ERR_ARG);
+        return;
+    }
+    const void *t = c->target_cols == 0
+                        ? (const void *)((const int32_t *)net->tbuf + r0)
+                        : (const void *)((const float *)net->tbuf + r0 * c->target_cols);
+    const int st = annc_loss(net->loss, net->fused ? 1 : net->from_logits, net->loss_param,
+                             net->loss_rows + r0, net->gbuf0 + r0 * cols, pred + r0 * cols, t, n,
+                             cols, 1.0f / (float)w->rows);
+    if (st != ANNC_OK) set_step_status(c, st);
+}
+
+/* The last thread, in a tail by rows, after the barrier that ends the tail (while thread 0
+ * forms the tail's kernel gradients): the sums loss_section would have added, in the same
+ * order, with its own workspace, free between its products, as the metrics' scratch. */
+static void tail_sums(worker *w, chunk *c, const float *pred) {
+    annc_net *net = w->net;
+    const ptrdiff_t rows = w->rows;
+    if (c->step_status != ANNC_OK) return;
+    double s = 0.0;
+    for (ptrdiff_t r = 0; r < rows; r++) s += net->loss_rows[r];
+    c->sums[0] += s;
+    c->sums[0] += (double)rows * w->penalty;
+    annc_eng_activity_penalties(net, rows, 0, rows, rows, &c->sums[0]);
+    annc_eng_add_metrics(net, pred, net->fused, net->tbuf, c->target_cols, rows, c->metrics,
+                         c->nmetrics, c->sums, w->ws);
+}
+
 static void run_chunk(chunk *c, int tid, int nt) {
     annc_net *net = c->net;
     worker w;
@@ -764,41 +956,58 @@ static void run_chunk(chunk *c, int tid, int nt) {
     barrier(&w);
     for (ptrdiff_t s = 0; s < c->nsteps && rows > 0; s++) {
         w.rows = rows;
+        w.tail = tail_start(net, rows, nt);
+        w.mine.lo = rows * tid / nt;
+        w.mine.hi = rows * (tid + 1) / nt;
         w.x = net->xbuf + (size_t)(s & 1) * half;
         w.opt.learning_rate = c->lrs ? c->lrs[s] : c->opt->learning_rate;
         annc_opt_prepare(&w.opt);
         const uint64_t counter = c->counter + ((uint64_t)(c->first_step + s) << 40);
         const ptrdiff_t next = step_rows(c, s + 1);
         float *next_buf = net->xbuf + (size_t)((s + 1) & 1) * half;
-        /* the next step's rows are gathered right after the forward pass (by the threads
-         * other than 0, which runs the loss meanwhile), so the ones prefetched during this
-         * step are those of the step after */
-        const ptrdiff_t pf_rows = step_rows(c, s + 2);
-        prefetch_plan(&w, c->x, c->ldx, pf_rows > 0 ? step_idx(c, s + 2) : NULL, pf_rows);
-        prefetch_upto(&w, 1, 4);
-
         /* the next step's first products ride on this step's update (same blocks, same
          * planes) when the first layer is blocked the same way at both sizes */
         const int ahead_ok = w.fused && next > 0 && s + 1 < c->nsteps &&
                              first_layer_ahead(net, rows, nt) && first_layer_ahead(net, next, nt);
         w.next_x = ahead_ok ? next_buf : NULL;
         w.next_rows = next;
+        w.next_src = c->x;
+        w.next_ldx = c->ldx;
+        w.next_idx = next > 0 ? step_idx(c, s + 1) : NULL;
+        /* Otherwise the next step's rows are gathered right after the forward pass (by the
+         * threads other than 0 unless the tail runs by rows), so the ones asked for during
+         * this step are those of the step after. */
+        const ptrdiff_t pf_rows = ahead_ok ? 0 : step_rows(c, s + 2);
+        prefetch_plan(&w, c->x, c->ldx, pf_rows > 0 ? step_idx(c, s + 2) : NULL, pf_rows);
+        prefetch_upto(&w, 1, 4);
+        if (ahead_ok) { /* the first block's columns, while the tail runs */
+            const span b = thread_blocks(num_blocks(&net->layers[0]), tid, nt);
+            if (b.hi > b.lo) next_cols_prefetch(&w, block_cols(&net->layers[0], b.lo));
+        }
 
         written state = {PART_THREAD0, -1};
         const float *pred = train_forward(&w, &state, c->key, counter);
-        if (next > 0) gather_share(&w, next_buf, c->x, c->ldx, step_idx(c, s + 1), next);
-        require(&w, state, READ_ALL_BY_THREAD0, 0);
-        if (tid == 0) {
-            const int st = pred ? loss_section(&w, c, pred) : ANNC_ERR_ARG;
-            if (st != ANNC_OK && c->step_status == ANNC_OK) c->step_status = st;
+        const int by_rows = w.tail < net->nlayers;
+        if (next > 0 && !ahead_ok)
+            gather_share(&w, next_buf, c->x, c->ldx, step_idx(c, s + 1), next);
+        if (by_rows) {
+            loss_share(&w, c, pred);
+        } else {
+            require(&w, state, READ_ALL_BY_THREAD0, 0);
+            if (tid == 0) {
+                const int st = pred ? loss_section(&w, c, pred) : ANNC_ERR_ARG;
+                if (st != ANNC_OK && c->step_status == ANNC_OK) c->step_status = st;
+            }
         }
         train_backward(&w);
+        /* the last thread then also gathers the next targets (tail_sums read these) */
+        const int sums_by = by_rows ? nt - 1 : 0;
+        if (by_rows && tid == sums_by) tail_sums(&w, c, pred);
         if (!w.fused) clipped_update(&w);
         w.opt.iterations += 1;
 
-        if (next > 0) {
-            if (tid == 0) gather_targets(net, c->targets, c->target_cols, step_idx(c, s + 1), next);
-        }
+        if (next > 0 && tid == sums_by)
+            gather_targets(net, c->targets, c->target_cols, step_idx(c, s + 1), next);
         if (tid == 0) {
             c->seen += rows;
             c->status = c->step_status;

@@ -453,6 +453,55 @@ def test_weights_and_optimizer_slots_start_on_cache_lines():
                          if np.asarray(v).ndim > 0)
 
 
+def _tail_net(kind):
+    """One split layer, then a tail that runs by batch rows on several threads."""
+    first = keras.layers.Dense(120, activation={"dropout": "relu", "mse": "sigmoid",
+                                                "sigmoid": "gelu"}[kind], input_shape=(300,),
+                               kernel_regularizer=keras.regularizers.l2(1e-4),
+                               bias_regularizer=keras.regularizers.l1(1e-4),
+                               activity_regularizer=keras.regularizers.l2(1e-5))
+    if kind == "dropout":  # dropout, a narrow layer with an activity penalty, softmax apart
+        return [first, keras.layers.Dropout(0.3),
+                keras.layers.Dense(9, activity_regularizer=keras.regularizers.l1(1e-3)),
+                keras.layers.Activation("softmax")], "sparse_categorical_crossentropy", ["accuracy"]
+    if kind == "mse":  # a softmax the loss does not absorb: its backward pass by rows
+        return ([first, keras.layers.Dense(9, activation="softmax")], "mse",
+                ["mae", "categorical_accuracy"])
+    # sigmoid folded into the loss: MAE/MSE metrics need the probabilities (scratch buffer)
+    return ([first, keras.layers.Dense(9, activation="sigmoid")], "binary_crossentropy",
+            ["mae", "mse", "binary_accuracy"])
+
+
+@pytest.mark.parametrize("kind", ["dropout", "mse", "sigmoid"])
+def test_tail_by_rows_gives_thread_count_independent_training(kind):
+    """After the last split layer each thread takes its rows of the batch through the narrow
+    layers, the loss and back; kernel and bias gradients, loss, penalties and metrics are summed
+    by thread 0 in row order. Weights and every History number must not depend on the thread
+    count, including a short last batch (150 = 4 x 32 + 22) and a 3-way split of 32 rows."""
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((150, 300)).astype(np.float32)
+    labels = rng.integers(0, 9, 150)
+    results = []
+    for threads in (1, 2, 3):
+        config.set_num_threads(threads)
+        try:
+            keras.utils.set_random_seed(4)
+            layers, loss, metrics = _tail_net(kind)
+            model = keras.Sequential(layers)
+            model.compile(optimizer="rmsprop", loss=loss, metrics=metrics)
+            y = labels if loss.startswith("sparse") else np.eye(9, dtype=np.float32)[labels]
+            history = model.fit(x, y, batch_size=32, epochs=2, verbose=0)
+            results.append((model.get_weights(), history.history))
+        finally:
+            config.set_num_threads(config.default_num_threads())
+    weights, hist = results[0]
+    assert np.isfinite(hist["loss"]).all() and len(hist) == 1 + len(_tail_net(kind)[2])
+    for other_weights, other_hist in results[1:]:
+        assert other_hist == hist
+        for a, b in zip(weights, other_weights):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_executor_reports_a_broken_invariant_from_any_thread_count():
     """Labels are validated in Python; if a bad one reached the executor anyway, the C loss
     refuses it and every thread leaves the chunk together (no hang), for 1 and 2 threads."""
@@ -460,8 +509,12 @@ def test_executor_reports_a_broken_invariant_from_any_thread_count():
 
     rng = np.random.default_rng(8)
     x = rng.standard_normal((96, 300)).astype(np.float32)
-    bad = np.full(96, 99, dtype=np.int32)
-    for threads in (1, 2):
+    every = np.full(96, 99, dtype=np.int32)
+    # one bad label in the second step's last row: another thread's share when the tail of the
+    # step runs by rows
+    one = np.zeros(96, dtype=np.int32)
+    one[63] = 99
+    for threads, bad in [(1, every), (2, every), (1, one), (2, one), (3, one)]:
         config.set_num_threads(threads)
         try:
             model = keras.Sequential([keras.layers.Dense(200, activation="relu",
