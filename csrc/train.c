@@ -12,22 +12,30 @@
  *
  * The partial sums are added in block order (a barrier first), with the bias and the
  * activation, by whoever owns those output columns next: the owners of the next layer's
- * blocks, or thread 0 when a narrow layer (or the loss) follows. Narrow layers and the loss
- * run on thread 0 alone, while the other threads gather the next batch; so the first layer's
- * partial products for the next step are formed right after each block of W is updated,
- * while it is in cache. A barrier is taken only where data crosses threads: Program 2 takes
- * two per step.
+ * blocks, or thread 0 when a narrow layer (or the loss) follows. After the last split layer
+ * (Program 2: the only one) the step's tail runs by batch rows instead (tail_start): each
+ * thread adds the partial sums of its rows, takes them through the narrow layers and the loss
+ * and back to the split layer's activation; thread 0 forms what needs every row (the narrow
+ * layers' kernel and bias gradients, the split layer's bias gradient) after the barrier that
+ * precedes the split layer's weight gradient, and the last thread adds the loss, penalties
+ * and metrics in row order. Without that, narrow layers and the loss run on thread 0 alone.
+ * The first layer's partial products for the next step are formed right after each block of
+ * W is updated, while it is in cache. A barrier is taken only where data crosses threads:
+ * Program 2 takes two per step.
  *
  * Determinism: a layer's K blocks depend on its shape, never on the thread count, and one
  * thread computes the same block sums in the same order (annc_sgemm_kc, whose K blocking adds
  * block sums exactly as the reduction does). Element-wise kernels treat every element alike,
- * reductions over the batch run per column in row order, so weights after a chunk are
- * bit-identical for any thread count.
+ * a row's products come out the same whichever rows share the call, and reductions over the
+ * batch run per column in row order, so weights after a chunk are bit-identical for any
+ * thread count.
  *
- * The batch is gathered from the shuffled rows of x into one of two buffers (the other may still
- * be read) right after the forward pass: with several threads, the others copy the next
- * step's rows while thread 0 runs the loss. The rows were asked from memory a few at a time
- * during the step before.
+ * The batch is gathered from the shuffled rows of x into one of two buffers (the other may
+ * still be read). When the next step's first products are formed ahead, each thread copies
+ * just its blocks' columns of the next rows, block by block before their products, having
+ * asked for them from memory one block earlier. Otherwise the rows are copied right after the
+ * forward pass, having been asked for a few at a time during the step before: by the threads
+ * other than 0 while thread 0 runs the loss, or by all when the tail runs by rows.
  */
 #include <math.h>
 #include <string.h>
