@@ -369,20 +369,28 @@ int annc_predict(annc_net *net, float *out, const float *x, ptrdiff_t ldx, ptrdi
     }
     /* Many chunks: each thread runs whole chunks through every layer on its own buffers, so
      * no product waits for a barrier and the narrow layers and softmax run in parallel too.
-     * A chunk's products are the same one-thread products either way: same results. */
+     * A chunk's products are the same one-thread products either way: same results. Chunks
+     * are handed out in order as threads come free, not dealt in advance: on a shared machine
+     * one core often runs slower for a while, and a fixed half would leave the other waiting. */
     const size_t region = predict_thread_floats(net, chunk);
     int failed = 0;
+    ptrdiff_t next_chunk = 0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) reduction(| : failed)
 #endif
     {
-        int tid = 0, got = 1;
+        int tid = 0;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
-        got = omp_get_num_threads();
 #endif
         pass f = predict_thread_pass(net, net->ws + (size_t)tid * region);
-        for (ptrdiff_t c = tid; c < nchunks; c += got) {
+        for (;;) {
+            ptrdiff_t c;
+#ifdef _OPENMP
+#pragma omp atomic capture
+#endif
+            c = next_chunk++;
+            if (c >= nchunks) break;
             const ptrdiff_t r0 = c * chunk, rows = ANNC_MIN(chunk, n - r0);
             f.layers[net->nlayers - 1].y = out + r0 * cols;
             if (!forward_pass(net, &f, x + r0 * ldx, ldx, rows, 0)) failed = 1;
