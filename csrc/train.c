@@ -105,6 +105,9 @@ typedef struct {
     const float *next_src;
     ptrdiff_t next_ldx;
     const int64_t *next_idx;
+    /* the columns of the next rows being asked for, and how far (lines) */
+    span pf_cols;
+    ptrdiff_t pf_line;
     /* the rows this thread gathers next, asked from memory a few at a time during the step */
     const float *pf_x;
     ptrdiff_t pf_ldx;
@@ -402,16 +405,29 @@ static void prefetch_upto(worker *w, ptrdiff_t num, ptrdiff_t den) {
  * its blocks' columns, block by block just before their product, having asked for them one
  * block earlier: no other thread reads them before the closing barrier, and the copy, off the
  * tail, reads from cache. */
-static void next_cols_prefetch(const worker *w, span s) {
+static void next_cols_prefetch_start(worker *w, span s) {
+    w->pf_cols = s;
+    w->pf_line = 0;
+}
+
+/* The next `fraction` (1/den) of the lines of pf_cols of the next rows. A burst of hundreds of
+ * prefetches overflows the core's miss queue and most are dropped, so they go a few dozen at
+ * a time between the block's phases. */
+static void next_cols_prefetch_part(worker *w, int den) {
 #if defined(__GNUC__) || defined(__clang__)
-    const ptrdiff_t bytes = (s.hi - s.lo) * (ptrdiff_t)sizeof(float);
-    for (ptrdiff_t r = 0; r < w->next_rows; r++) {
+    const span s = w->pf_cols;
+    if (s.hi <= s.lo || !w->next_idx) return;
+    const ptrdiff_t per_row = ((s.hi - s.lo) * (ptrdiff_t)sizeof(float) + 63) / 64 + 1;
+    const ptrdiff_t total = per_row * w->next_rows;
+    const ptrdiff_t end = ANNC_MIN(total, w->pf_line + (total + den - 1) / den);
+    const ptrdiff_t last = (s.hi - s.lo) * (ptrdiff_t)sizeof(float) - 1;
+    for (; w->pf_line < end; w->pf_line++) {
+        const ptrdiff_t r = w->pf_line / per_row, off = (w->pf_line % per_row) * 64;
         const char *p = (const char *)(w->next_src + w->next_idx[r] * w->next_ldx + s.lo);
-        for (ptrdiff_t off = 0; off < bytes + 63; off += 64)
-            __builtin_prefetch(p + ANNC_MIN(off, bytes - 1), 0, 2);
+        __builtin_prefetch(p + ANNC_MIN(off, last), 0, 2);
     }
 #else
-    (void)w; (void)s;
+    (void)w; (void)den;
 #endif
 }
 
@@ -660,6 +676,7 @@ static void kernel_gradient(worker *w, annc_layer *L, const float *in, ptrdiff_t
         float *dW = w->fused ? block : L->dW + r0 * out;
         annc_sgemm_part(1, 0, nr, out, w->rows, 1.0f, in + r0, ld_in, g, out, 0.0f, dW, out,
                         NULL, ANNC_ACT_LINEAR, 0.0f, L->in, out, w->ws);
+        next_cols_prefetch_part(w, 4);
         add_reg_grad_rows(dW, out, W, out, nr, out, L->kernel_l1, L->kernel_l2);
         if (!w->fused) continue;
         if (w->net->clipvalue > 0.0f) clip_rows(dW, out, nr, out, w->net->clipvalue);
@@ -783,9 +800,15 @@ static void train_backward(worker *w) {
                  * forward pass would form, in the same plane) */
                 const span b = thread_blocks(num_blocks(L), w->tid, w->nt);
                 for (ptrdiff_t k = b.lo; k < b.hi; k++) {
-                    if (k + 1 < b.hi) next_cols_prefetch(w, block_cols(L, k + 1));
+                    /* the next block's columns a quarter at a time between this one's
+                     * phases (the kernel gradient's product and update take one) */
+                    const span none = {0, 0};
+                    next_cols_prefetch_start(w, k + 1 < b.hi ? block_cols(L, k + 1) : none);
+                    next_cols_prefetch_part(w, 4);
                     kernel_gradient(w, L, in, ld_in, g, block_cols(L, k), 0);
+                    next_cols_prefetch_part(w, 4);
                     next_cols_gather(w, block_cols(L, k));
+                    next_cols_prefetch_part(w, 4);
                     block_product(w, L, w->next_x, net->in_features, w->next_rows, k,
                                   w->partials[0]);
                 }
@@ -988,13 +1011,17 @@ static void run_chunk(chunk *c, int tid, int nt) {
         const ptrdiff_t pf_rows = ahead_ok ? 0 : step_rows(c, s + 2);
         prefetch_plan(&w, c->x, c->ldx, pf_rows > 0 ? step_idx(c, s + 2) : NULL, pf_rows);
         prefetch_upto(&w, 1, 4);
-        if (ahead_ok) { /* the first block's columns, while the tail runs */
-            const span b = thread_blocks(num_blocks(&net->layers[0]), tid, nt);
-            if (b.hi > b.lo) next_cols_prefetch(&w, block_cols(&net->layers[0], b.lo));
-        }
+        /* with them, this thread's first block's columns of the next rows, while the tail
+         * runs (a quarter at a time) */
+        const span none = {0, 0};
+        const span own = thread_blocks(num_blocks(&net->layers[0]), tid, nt);
+        next_cols_prefetch_start(&w, ahead_ok && own.hi > own.lo
+                                         ? block_cols(&net->layers[0], own.lo) : none);
+        next_cols_prefetch_part(&w, 4);
 
         written state = {PART_THREAD0, -1};
         const float *pred = train_forward(&w, &state, c->key, counter);
+        next_cols_prefetch_part(&w, 4);
         const int by_rows = w.tail < net->nlayers;
         if (next > 0 && !ahead_ok)
             gather_share(&w, next_buf, c->x, c->ldx, step_idx(c, s + 1), next);
@@ -1007,6 +1034,7 @@ static void run_chunk(chunk *c, int tid, int nt) {
                 if (st != ANNC_OK && c->step_status == ANNC_OK) c->step_status = st;
             }
         }
+        next_cols_prefetch_part(&w, 1); /* the rest of the first block's */
         train_backward(&w);
         /* the last thread then also gathers the next targets (tail_sums read these) */
         const int sums_by = by_rows ? nt - 1 : 0;
