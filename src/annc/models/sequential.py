@@ -26,7 +26,7 @@ _KIND_DENSE, _KIND_ACTIVATION, _KIND_DROPOUT = 0, 1, 2
 _ACT_LINEAR, _ACT_SIGMOID, _ACT_SOFTMAX = 0, 2, 4
 _LOSS_SPARSE_CCE, _LOSS_CCE, _LOSS_BCE = 0, 1, 2
 _SLAB_ALIGN = 16              # floats: one 64-byte cache line
-_PREDICT_ROWS = 256          # rows per executor chunk in predict/evaluate/model(x)
+_PREDICT_ROWS = 512          # rows per executor chunk in predict/evaluate/model(x)
 _CHUNK_SECONDS = 0.05        # wall time between callback calls when no batch hooks are needed
 _slab_generation = 0         # bumped whenever a model moves weights into a new slab
 
