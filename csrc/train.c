@@ -105,9 +105,9 @@ typedef struct {
     const float *next_src;
     ptrdiff_t next_ldx;
     const int64_t *next_idx;
-    /* the columns of the next rows being asked for, and how far (lines) */
+    /* the columns of the next rows being asked for, and how far: row, line in it, lines done */
     span pf_cols;
-    ptrdiff_t pf_line;
+    ptrdiff_t pf_row, pf_off, pf_done;
     /* the rows this thread gathers next, asked from memory a few at a time during the step */
     const float *pf_x;
     ptrdiff_t pf_ldx;
@@ -407,28 +407,31 @@ static void prefetch_upto(worker *w, ptrdiff_t num, ptrdiff_t den) {
  * tail, reads from cache. */
 static void next_cols_prefetch_start(worker *w, span s) {
     w->pf_cols = s;
-    w->pf_line = 0;
+    w->pf_row = w->pf_off = w->pf_done = 0;
 }
 
-/* The next `fraction` (1/den) of the lines of pf_cols of the next rows. A burst of hundreds of
- * prefetches overflows the core's miss queue and most are dropped, so they go a few dozen at
- * a time between the block's phases. */
+/* A 1/den share of the lines of pf_cols of the next rows (each row's run, plus its last byte,
+ * which may start one more line). A burst of hundreds of prefetches overflows the core's miss
+ * queue and most are dropped, so they go a few dozen at a time between the block's phases. */
 static void next_cols_prefetch_part(worker *w, int den) {
-#if defined(__GNUC__) || defined(__clang__)
     const span s = w->pf_cols;
     if (s.hi <= s.lo || !w->next_idx) return;
-    const ptrdiff_t per_row = ((s.hi - s.lo) * (ptrdiff_t)sizeof(float) + 63) / 64 + 1;
+    const ptrdiff_t bytes = (s.hi - s.lo) * (ptrdiff_t)sizeof(float);
+    const ptrdiff_t per_row = (bytes + 63) / 64 + 1;
     const ptrdiff_t total = per_row * w->next_rows;
-    const ptrdiff_t end = ANNC_MIN(total, w->pf_line + (total + den - 1) / den);
-    const ptrdiff_t last = (s.hi - s.lo) * (ptrdiff_t)sizeof(float) - 1;
-    for (; w->pf_line < end; w->pf_line++) {
-        const ptrdiff_t r = w->pf_line / per_row, off = (w->pf_line % per_row) * 64;
-        const char *p = (const char *)(w->next_src + w->next_idx[r] * w->next_ldx + s.lo);
-        __builtin_prefetch(p + ANNC_MIN(off, last), 0, 2);
-    }
-#else
-    (void)w; (void)den;
+    ptrdiff_t count = ANNC_MIN(total - w->pf_done, (total + den - 1) / den);
+    w->pf_done += count;
+    for (; count > 0; count--) {
+#if defined(__GNUC__) || defined(__clang__)
+        const char *p = (const char *)(w->next_src + w->next_idx[w->pf_row] * w->next_ldx + s.lo);
+        __builtin_prefetch(p + ANNC_MIN(w->pf_off, bytes - 1), 0, 2);
 #endif
+        w->pf_off += 64;
+        if (w->pf_off >= per_row * 64) {
+            w->pf_off = 0;
+            w->pf_row++;
+        }
+    }
 }
 
 static void next_cols_gather(const worker *w, span s) {
