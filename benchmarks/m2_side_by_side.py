@@ -185,6 +185,7 @@ def main(argv=None):
 
     # inference
     one = xte[:1].copy()
+    _settle()
     lat = {
         "annc model(x)": median_us(lambda: model(one)),
         "annc predict(verbose=0)": median_us(lambda: model.predict(one, verbose=0)),
@@ -193,12 +194,14 @@ def main(argv=None):
     # inference: NumPy at its best thread count for each measurement
     np_lat, np_p32, np_p1 = [], [], []
     for t in (1, 2):
+        _settle()
         with numpy_threads(t):
             np_lat.append(median_us(lambda: ref.predict(one, batch_size=1)))
             np_p32.append(best_s(lambda: ref.predict(xte, batch_size=32)))
             np_p1.append(best_s(lambda: ref.predict(xte, batch_size=10000)))
     lat["NumPy forward"] = min(np_lat)
     np_pred32, np_pred1 = min(np_p32), min(np_p1)
+    _settle()  # OpenBLAS's workers spin for a while after NumPy's last product
     annc_pred32 = best_s(lambda: model.predict(xte, batch_size=32, verbose=0))
     annc_pred1 = best_s(lambda: model.predict(xte, batch_size=10000, verbose=0))
 
