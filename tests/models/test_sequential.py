@@ -90,6 +90,43 @@ def test_predict_call_and_layer_call_agree():
     np.testing.assert_allclose(model.predict_on_batch(x), p, rtol=1e-6)
 
 
+def test_inference_fast_path_follows_every_change_of_the_model():
+    """model(x), predict(verbose=0) and predict_on_batch send a C-contiguous float32 matrix
+    straight to the engine set up by an earlier call: the answer must be what the general path
+    gives, and must follow new weights, layers, a shared layer's move and thread counts."""
+    x = np.random.default_rng(3).standard_normal((9, 6)).astype(np.float32)
+    model = keras.Sequential([keras.layers.Dense(5, activation="relu", input_shape=(6,)),
+                              keras.layers.Dense(3)])
+    first = model(x)  # sets the engine up
+    for call in (model, lambda v: model.predict(v, verbose=0), model.predict_on_batch):
+        np.testing.assert_array_equal(call(x), first)
+        np.testing.assert_array_equal(call(x.astype(np.float64)), first)  # general path
+        np.testing.assert_array_equal(call(np.asfortranarray(x)), first)
+    w = model.get_weights()
+    model.set_weights([w[0], w[1], w[2] * 2, w[3] + 1])
+    np.testing.assert_allclose(model(x), first * 2 + 1 - 2 * w[3] + w[3], rtol=1e-5, atol=1e-6)
+    model.add(keras.layers.Dense(2))
+    assert model(x).shape == (9, 2) and model.predict_on_batch(x).shape == (9, 2)
+    with pytest.raises(ValueError, match="incompatible"):
+        model(x[:, :5].copy())
+    # a layer shared with another model: whichever model runs computes with the current weights
+    other = keras.Sequential([model.layers[0], keras.layers.Dense(2)])
+    other(x)
+    model.layers[0].kernel.assign(np.zeros((6, 5), np.float32))
+    model.layers[0].bias.assign(np.ones(5, np.float32))
+    (w1, b1), (w2, b2) = (model.layers[i].get_weights() for i in (1, 2))
+    reference = (np.ones((9, 5)) @ w1 + b1) @ w2 + b2
+    np.testing.assert_allclose(model(x), reference, rtol=1e-5, atol=1e-6)  # before any slow path
+    expected = model.predict(x.astype(np.float64), verbose=0)
+    np.testing.assert_array_equal(model(x), expected)
+    for threads in (1, 2):
+        config.set_num_threads(threads)
+        try:
+            np.testing.assert_array_equal(model(x), expected)
+        finally:
+            config.set_num_threads(config.default_num_threads())
+
+
 # ---------------------------------------------------------------- executor gradients
 
 GRAD_CASES = [
