@@ -204,14 +204,6 @@ cdef class Engine:
         for i, m in enumerate(metrics):
             self.metrics[i] = m
 
-    @property
-    def in_features(self):
-        return self.net.in_features
-
-    @property
-    def out_features(self):
-        return self.net.out_features
-
     def set_optimizer(self, dict p, long long iterations, double u_product, clipnorm=None,
                       global_clipnorm=None, clipvalue=None):
         memset(&self.opt, 0, sizeof(annc_optimizer))

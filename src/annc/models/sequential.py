@@ -554,27 +554,12 @@ class Sequential(Layer):
         return eng
 
     # ------------------------------------------------------------------ inference
-    def _ready_engine(self, x):
-        """The inference engine already set up for this model when x can go to it as it is (a
-        C-contiguous float32 (n, features) array), else None: one record through a small
-        network takes a few microseconds of C, and the checks that the general path makes on
-        every call cost as much again."""
-        if not (type(x) is np.ndarray and x.dtype is _F32 and x.ndim == 2 and
-                x.flags.c_contiguous and self._slab_gen == _slab_generation):
-            return None
-        eng = self._engines.get((_PREDICT_ROWS, False, config.get_num_threads(),
-                                 config.fork_generation))
-        return eng if eng is not None and x.shape[1] == eng.in_features else None
-
     def __call__(self, inputs, training: bool = False):
         if training:
             x = np.asarray(inputs, dtype=np.float32)
             for layer in self._layers:
                 x = layer(x, training=True)
             return x
-        eng = self._ready_engine(inputs)
-        if eng is not None:
-            return eng.predict(inputs, np.empty((inputs.shape[0], eng.out_features), _F32))
         x = self._prepare_x(inputs, "inputs", check_finite=False)
         out = np.empty((x.shape[0], self.output_shape[-1]), dtype=np.float32)
         return self._engine(_PREDICT_ROWS, False).predict(x, out)
@@ -589,10 +574,6 @@ class Sequential(Layer):
         if steps is not None:
             raise NotImplementedError("predict: `steps` applies to generators, which annc "
                                       "does not take yet")
-        if verbose == 0 and not callbacks:
-            eng = self._ready_engine(x)
-            if eng is not None:
-                return eng.predict(x, np.empty((x.shape[0], eng.out_features), _F32))
         x = self._prepare_x(x, check_finite=False)
         n = x.shape[0]
         out = np.empty((n, self.output_shape[-1]), dtype=np.float32)
@@ -616,9 +597,6 @@ class Sequential(Layer):
         return out
 
     def predict_on_batch(self, x) -> np.ndarray:
-        eng = self._ready_engine(x)
-        if eng is not None:
-            return eng.predict(x, np.empty((x.shape[0], eng.out_features), _F32))
         x = self._prepare_x(x, check_finite=False)
         out = np.empty((x.shape[0], self.output_shape[-1]), dtype=np.float32)
         return self._engine(_PREDICT_ROWS, False).predict(x, out)
