@@ -12,7 +12,7 @@ import pytest
 from annc import _core
 
 SHAPES = [(m, k, n) for m in (1, 2, 3, 4) for k in (1, 3, 784) for n in (1, 7, 8, 9, 95, 96, 97,
-                                                                         100, 200)]
+                                                                         100, 104, 105, 200)]
 
 
 @pytest.mark.parametrize("m,k,n", SHAPES)
@@ -29,6 +29,23 @@ def test_rowgemm_matches_reference(m, k, n):
     _core.rowgemm(a, b, c2, None, 1)  # relu, no bias
     np.testing.assert_allclose(c2, np.maximum(a.astype(np.float64) @ b, 0), rtol=1e-5,
                                atol=1e-5 * np.sqrt(k))
+
+
+@pytest.mark.parametrize("n", [97, 100, 103, 104, 105])
+def test_one_record_is_the_same_recipe_as_several(n):
+    """One record of 97..104 outputs takes a single pass over B (13 accumulators, reading a
+    little of B's next row); each column must still be the bias plus one FMA per row of B in
+    order, bit for bit what the several-record paths give that row."""
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal((4, 784)).astype(np.float32)
+    b = rng.standard_normal((784, n)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    one = np.empty((1, n), np.float32)
+    _core.rowgemm(a[:1], b, one, bias)
+    for m in (2, 3, 4):
+        several = np.empty((m, n), np.float32)
+        _core.rowgemm(a[:m], b, several, bias)
+        np.testing.assert_array_equal(one[0], several[0])
 
 
 def test_rowgemm_rejects_bad_arguments():
