@@ -359,3 +359,16 @@ def test_default_rmsprop_moves_weights_within_an_ulp_of_the_float32_formula():
     ulp = np.spacing(np.maximum(np.maximum(np.abs(w0), np.abs(inc32)), np.abs(w32)))
     assert np.all(np.abs(w - w32) <= ulp)
     assert np.count_nonzero(w != w32) < n // 4  # mostly identical
+
+
+def test_default_rmsprop_keeps_the_formulas_answers_at_overflow_and_nan():
+    """An overflowing g^2 makes v infinite: lr*g/sqrt(inf) is a zero step (w unchanged), as the
+    formula says; an infinite g gives NaN (inf/inf), and so does a NaN velocity."""
+    w = np.ones(11, np.float32)
+    g = np.array([1e20, -1e20, np.inf, 1.0, 1.0, 1e20, 0.5, 0.5, 0.5, 0.5, 1e20], np.float32)
+    v = np.zeros(11, np.float32)
+    v[3] = np.nan
+    _core.opt_apply(O.RMSprop()._c_params(), 0, 1.0, w, g, [v])
+    assert w[0] == w[1] == w[5] == w[10] == 1.0  # tail lanes (masked) too
+    assert np.isnan(w[2]) and np.isnan(w[3])
+    assert np.all(np.isfinite(w[6:10])) and np.all(w[6:10] < 1.0)
