@@ -193,7 +193,8 @@ static int tail_start(const annc_net *net, ptrdiff_t rows, int nt) {
 }
 
 /* Blocks [lo, hi) of nb that thread tid owns: the blocks that do not divide evenly go to the
- * last threads, since thread 0 also runs the narrow layers and the loss. */
+ * last threads, since thread 0 also runs the narrow layers (their gradients, in a tail by
+ * rows) and, without a tail by rows, the loss. */
 static span thread_blocks(ptrdiff_t nb, int tid, int nt) {
     const ptrdiff_t base = nb / nt, extra = nb % nt, first_extra = nt - extra;
     span s;
@@ -358,7 +359,8 @@ static void gather_share(const worker *w, float *buf, const float *x, ptrdiff_t 
         memcpy(buf + r * nin, x + idx[r] * ldx, sizeof(float) * (size_t)nin);
 }
 
-/* The targets of rows idx[0:rows] (thread 0, after its loss has read the previous ones). */
+/* The targets of rows idx[0:rows] (by the thread that adds the sums, after every loss and its
+ * own metrics have read the previous ones). */
 static void gather_targets(const annc_net *net, const void *targets, ptrdiff_t target_cols,
                            const int64_t *idx, ptrdiff_t rows) {
     if (target_cols == 0) {
@@ -890,7 +892,8 @@ typedef struct {
     int nmetrics;
     double *sums;
     int status;            /* published by thread 0 just before a step's closing barrier */
-    int step_status;       /* thread 0's own record, written during a step */
+    int step_status;       /* the loss's record, written during a step (by any thread in a tail
+                            * by rows, see set_step_status) */
     ptrdiff_t seen;
 } chunk;
 
