@@ -39,6 +39,7 @@
 
 #include "annc.h"
 #include "internal.h"
+#include "avx2_lanes.h"
 
 #define SELU_ALPHA 1.67326324235437728481f
 #define SELU_SCALE 1.05070098735548049342f
@@ -55,11 +56,6 @@
 #define EXP_ZERO_BELOW -170.0f
 
 /* ---------------------------------------------------------------- helpers */
-
-static inline __m256i tail_mask(ptrdiff_t n) {
-    static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-    return _mm256_loadu_si256((const __m256i *)(m + 8 - n));
-}
 
 ANNC_INLINE __m256 vset(float v) { return _mm256_set1_ps(v); }
 ANNC_INLINE __m256 vabs(__m256 x) { return _mm256_andnot_ps(vset(-0.0f), x); }
@@ -382,7 +378,7 @@ ANNC_INLINE __m256 elu_grad_neg(__m256 dy, __m256 x, __m256 scale) {
             _mm256_storeu_ps(y + i, (EXPR));                                                   \
         }                                                                                      \
         if (i < n) {                                                                           \
-            const __m256i mk = tail_mask(n - i);                                               \
+            const __m256i mk = annc_first_lanes(n - i);                                        \
             const __m256 X = _mm256_maskload_ps(x + i, mk);                                    \
             _mm256_maskstore_ps(y + i, mk, (EXPR));                                            \
         }                                                                                      \
@@ -397,7 +393,7 @@ ANNC_INLINE __m256 elu_grad_neg(__m256 dy, __m256 x, __m256 scale) {
             _mm256_storeu_ps(dx + i, (EXPR));                                                  \
         }                                                                                      \
         if (i < n) {                                                                           \
-            const __m256i mk = tail_mask(n - i);                                               \
+            const __m256i mk = annc_first_lanes(n - i);                                        \
             const __m256 DY = _mm256_maskload_ps(dy + i, mk), X = _mm256_maskload_ps(SRC + i, mk); \
             _mm256_maskstore_ps(dx + i, mk, (EXPR));                                           \
         }                                                                                      \
@@ -524,7 +520,7 @@ ANNC_INLINE __m256 exp_shifted(__m256 x, __m256 b) {
 void annc_softmax_forward_avx2(float *y, ptrdiff_t ldy, const float *x, ptrdiff_t ldx,
                                ptrdiff_t rows, ptrdiff_t cols) {
     const ptrdiff_t full = cols & ~(ptrdiff_t)7;
-    const __m256i mk = tail_mask(cols - full);
+    const __m256i mk = annc_first_lanes(cols - full);
     const __m256 ninf = vset(-INFINITY);
     for (ptrdiff_t r = 0; r < rows; r++) {
         const float *xr = x + r * ldx;

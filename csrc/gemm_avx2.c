@@ -16,6 +16,7 @@
 
 #include "annc.h"
 #include "internal.h"
+#include "avx2_lanes.h"
 
 #define AMR 6
 #define ANR 16
@@ -43,11 +44,6 @@ static inline void transpose8(__m256 *r) {
     r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
-/* A mask selecting the first n (0..8) lanes. */
-static inline __m256i lane_mask(int n) {
-    static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-    return _mm256_loadu_si256((const __m256i *)(m + 8 - n));
-}
 
 
 /* lo, hi already scaled by alpha */
@@ -162,7 +158,8 @@ static ANNC_NOINLINE void store_tile_other(float *c, ptrdiff_t rsc, ptrdiff_t cs
     if (csc == 1) {
         /* edge tile of C: the same arithmetic, stores clipped by lane masks (never touching
          * C outside the mr x nr tile) */
-        const __m256i m0 = lane_mask(ANNC_MIN(nr, 8)), m1 = lane_mask(ANNC_MAX(nr - 8, 0));
+        const __m256i m0 = annc_first_lanes(ANNC_MIN(nr, 8));
+        const __m256i m1 = annc_first_lanes(ANNC_MAX(nr - 8, 0));
         const __m256 lo[AMR] = {c00, c10, c20, c30, c40, c50};
         const __m256 hi[AMR] = {c01, c11, c21, c31, c41, c51};
         for (int i = 0; i < mr; i++) {
@@ -180,7 +177,7 @@ static ANNC_NOINLINE void store_tile_other(float *c, ptrdiff_t rsc, ptrdiff_t cs
     if (rsc == 1) {
         /* the driver computes C^T: tile column j is a run of mr floats of the caller's row j;
          * transpose in registers (zero rows pad mr x 8 to 8 x 8) and store runs */
-        const __m256i mm = lane_mask(mr);
+        const __m256i mm = annc_first_lanes(mr);
         for (int h = 0; h < 2 && h * 8 < nr; h++) {
             __m256 r[8];
             if (h == 0) {
@@ -470,7 +467,7 @@ static void pack_a_avx2(float *restrict ap, const float *a, ptrdiff_t rs, ptrdif
                     _mm_storel_pi((__m64 *)(ap + p * AMR + 4), _mm_loadl_pi(_mm_setzero_ps(), (const __m64 *)(s + 4)));
                 }
             } else {
-                const __m256i mk = lane_mask(mr);
+                const __m256i mk = annc_first_lanes(mr);
                 for (ptrdiff_t p = 0; p < kc; p++) {
                     /* maskload never touches the lanes past mr */
                     const __m256 v = _mm256_maskload_ps(src + p * cs, mk);
@@ -545,7 +542,8 @@ static void pack_b_avx2(float *restrict bp, const float *b, ptrdiff_t rs, ptrdif
                     _mm256_store_ps(bp + p * ANR + 8, _mm256_loadu_ps(s + 8));
                 }
             } else {
-                const __m256i m0 = lane_mask(ANNC_MIN(nr, 8)), m1 = lane_mask(ANNC_MAX(nr - 8, 0));
+                const __m256i m0 = annc_first_lanes(ANNC_MIN(nr, 8));
+                const __m256i m1 = annc_first_lanes(ANNC_MAX(nr - 8, 0));
                 for (ptrdiff_t p = 0; p < kc; p++) {
                     const float *s = src + p * rs;
                     _mm256_store_ps(bp + p * ANR, _mm256_maskload_ps(s, m0));

@@ -16,12 +16,7 @@
 
 #include "annc.h"
 #include "internal.h"
-
-/* The first n (<= 8) lanes. */
-ANNC_INLINE __m256i first_lanes(ptrdiff_t n) {
-    static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-    return _mm256_loadu_si256((const __m256i *)(m + 8 - n));
-}
+#include "avx2_lanes.h"
 
 ANNC_INLINE __m256 rsqrt_refined(__m256 d) {
     const __m256 r = _mm256_rsqrt_ps(d);
@@ -42,7 +37,8 @@ ANNC_INLINE void rms_step(__m256 *w, __m256 *v, __m256 g, const rms_consts *c, i
     const __m256 vn = _mm256_fmadd_ps(c->rho, *v, _mm256_mul_ps(c->omr, _mm256_mul_ps(g, g)));
     __m256 wn = *w;
     if (wd) wn = _mm256_fnmadd_ps(wn, c->wdl, wn);
-    const __m256 inc = _mm256_mul_ps(_mm256_mul_ps(c->lr, g), rsqrt_refined(_mm256_add_ps(vn, c->eps)));
+    const __m256 inc =
+        _mm256_mul_ps(_mm256_mul_ps(c->lr, g), rsqrt_refined(_mm256_add_ps(vn, c->eps)));
     *w = _mm256_sub_ps(wn, inc);
     *v = vn;
 }
@@ -63,7 +59,7 @@ ANNC_INLINE void rmsprop_plain(const annc_optimizer *o, float *w, const float *g
         _mm256_storeu_ps(v + i, vv);
     }
     if (i < n) {
-        const __m256i m = first_lanes(n - i);
+        const __m256i m = annc_first_lanes(n - i);
         __m256 wv = _mm256_maskload_ps(w + i, m), vv = _mm256_maskload_ps(v + i, m);
         rms_step(&wv, &vv, _mm256_maskload_ps(g + i, m), &c, wd);
         _mm256_maskstore_ps(w + i, m, wv);

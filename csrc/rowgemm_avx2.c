@@ -9,6 +9,7 @@
 
 #include "annc.h"
 #include "internal.h"
+#include "avx2_lanes.h"
 
 ANNC_INLINE void full_tile(const int ROWS, const int NV, ptrdiff_t j, ptrdiff_t k,
                            const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
@@ -36,8 +37,7 @@ ANNC_INLINE void vector_tile(const int ROWS, ptrdiff_t n, ptrdiff_t j, ptrdiff_t
                              const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                              float *c, ptrdiff_t ldc, const float *bias) {
     const ptrdiff_t left = n - j < 8 ? n - j : 8;
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left),
-                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i mask = annc_first_lanes(left);
     __m256 acc[4];
     const __m256 init = bias ? _mm256_maskload_ps(bias + j, mask) : _mm256_setzero_ps();
     for (int i = 0; i < ROWS; i++) acc[i] = init;
@@ -54,8 +54,7 @@ ANNC_INLINE void vector_tile(const int ROWS, ptrdiff_t n, ptrdiff_t j, ptrdiff_t
  * are never stored. */
 static void one_pass13(ptrdiff_t n, ptrdiff_t k, const float *a, const float *b, ptrdiff_t ldb,
                        float *c, const float *bias) {
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - 96)),
-                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i mask = annc_first_lanes(n - 96);
 #define ANNC_ACC(v) \
     __m256 c##v = bias ? (v < 12 ? _mm256_loadu_ps(bias + 8 * v) \
                                  : _mm256_maskload_ps(bias + 8 * v, mask)) : _mm256_setzero_ps()
