@@ -233,10 +233,11 @@ static span own_cols(const annc_net *net, int part, ptrdiff_t width, const worke
     return own_rows(net, part, w);
 }
 
-/* This thread's rows of a tensor in partition `part` (all of them unless cut by rows). */
+/* This thread's rows of a tensor in partition `part`: its share when cut by rows, all of them
+ * on thread 0 (none elsewhere) for thread 0's, else all of them (its columns are cut). */
 static span part_rows(const worker *w, int part) {
     if (part == PART_ROWS) return w->mine;
-    span s = {0, w->rows};
+    span s = {0, part == PART_THREAD0 && w->tid != 0 ? 0 : w->rows};
     return s;
 }
 
@@ -576,27 +577,21 @@ static const float *train_forward(worker *w, written *state, uint64_t key, uint6
                 dense_split(w, l, in, ld_in, act, part, w->partials[nsplit++ & 1],
                             l == 0 && w->ready);
                 *state = wrote(w, split_layer(net, l, rows, w->nt) ? part : PART_THREAD0);
-            } else if (by_rows) {
-                require(w, *state, READ_OWN, PART_ROWS);
-                dense_rows(w, L, in, ld_in, act, rr);
-                *state = wrote(w, PART_ROWS);
-            } else {
-                require(w, *state, READ_ALL_BY_THREAD0, 0);
-                const span all = {0, rows};
-                if (w->tid == 0) dense_rows(w, L, in, ld_in, act, all);
-                *state = wrote(w, PART_THREAD0); /* a layer on thread 0 wrote every column */
+            } else { /* a narrow layer: its rows in the tail, else all of it on thread 0 */
+                const int who = by_rows ? PART_ROWS : PART_THREAD0;
+                require(w, *state, READ_OWN, who);
+                dense_rows(w, L, in, ld_in, act, part_rows(w, who));
+                *state = wrote(w, who);
             }
             break;
         case ANNC_LAYER_ACTIVATION:
-            if (act == ANNC_ACT_SOFTMAX && !by_rows) {
-                require(w, *state, READ_ALL_BY_THREAD0, 0);
-                if (w->tid == 0) annc_softmax_forward(L->y, L->out, in, ld_in, rows, L->out);
-                *state = wrote(w, PART_THREAD0);
-            } else if (act == ANNC_ACT_SOFTMAX) {
-                require(w, *state, READ_OWN, PART_ROWS);
-                annc_softmax_forward(L->y + rr.lo * L->out, L->out, in + rr.lo * ld_in, ld_in,
-                                     rr.hi - rr.lo, L->out);
-                *state = wrote(w, PART_ROWS);
+            if (act == ANNC_ACT_SOFTMAX) { /* whole rows: the tail's, else thread 0's */
+                const int who = by_rows ? PART_ROWS : PART_THREAD0;
+                const span sr = part_rows(w, who);
+                require(w, *state, READ_OWN, who);
+                annc_softmax_forward(L->y + sr.lo * L->out, L->out, in + sr.lo * ld_in, ld_in,
+                                     sr.hi - sr.lo, L->out);
+                *state = wrote(w, who);
             } else {
                 require(w, *state, READ_OWN, part);
                 act_columns(act, L->act_param, L->y + rr.lo * L->out, in + rr.lo * ld_in, ld_in,
@@ -767,10 +762,9 @@ static void train_backward(worker *w) {
                 add_reg_grad_rows(g + o0 + s.lo, L->out, L->y + o0 + s.lo, L->out, n,
                                   s.hi - s.lo, L->activity_l1, L->activity_l2);
             if (!(last && net->fused)) {
-                if (L->act == ANNC_ACT_SOFTMAX) {
-                    if (w->tid == 0 || part == PART_ROWS)
-                        annc_softmax_backward(g + o0, g + o0, L->y + o0, n, L->out);
-                } else if (L->act != ANNC_ACT_LINEAR) {
+                if (L->act == ANNC_ACT_SOFTMAX) /* part: thread 0's or the tail's rows */
+                    annc_softmax_backward(g + o0, g + o0, L->y + o0, n, L->out);
+                else if (L->act != ANNC_ACT_LINEAR) {
                     act_backward_columns(L->act, L->act_param, g + o0, L->z + o0, L->out,
                                          L->y + o0, L->out, n, s);
                 }
@@ -830,14 +824,13 @@ static void train_backward(worker *w) {
         }
         case ANNC_LAYER_ACTIVATION:
             if (last && net->fused) break; /* the loss already differentiated through it */
-            if (L->act == ANNC_ACT_SOFTMAX && part != PART_ROWS) {
-                require(w, state, READ_ALL_BY_THREAD0, 0);
-                if (w->tid == 0) annc_softmax_backward(g, g, L->y, rows, L->out);
-                state = wrote(w, PART_THREAD0);
-            } else if (L->act == ANNC_ACT_SOFTMAX) {
-                require(w, state, READ_OWN, PART_ROWS);
-                annc_softmax_backward(g + o0, g + o0, L->y + o0, n, L->out);
-                state = wrote(w, PART_ROWS);
+            if (L->act == ANNC_ACT_SOFTMAX) { /* whole rows: the tail's, else thread 0's */
+                const int who = part == PART_ROWS ? PART_ROWS : PART_THREAD0;
+                const span sr = part_rows(w, who);
+                require(w, state, READ_OWN, who);
+                annc_softmax_backward(g + sr.lo * L->out, g + sr.lo * L->out, L->y + sr.lo * L->out,
+                                      sr.hi - sr.lo, L->out);
+                state = wrote(w, who);
             } else {
                 require(w, state, READ_OWN, part);
                 /* the input is the previous layer's output, still intact: no copy kept */

@@ -371,6 +371,9 @@ def _wide_net(kind):
     ("softmax", lambda: keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True, clipnorm=0.5),
      "sparse_categorical_crossentropy"),
     ("sigmoid_head", lambda: keras.optimizers.Nadam(global_clipnorm=1.0), "binary_crossentropy"),
+    # a softmax the loss does not absorb, forward and backward on thread 0 (no tail by rows:
+    # two split layers)
+    ("softmax", lambda: keras.optimizers.RMSprop(), "mean_squared_error"),
 ])
 def test_split_layers_give_thread_count_independent_weights(kind, opt, loss):
     rng = np.random.default_rng(5)
