@@ -336,28 +336,34 @@ static written wrote(const worker *w, int part) {
 
 /* ---------------------------------------------------------------- gather */
 
-/* Rows [*r0, *r1) of a step's `rows` that a thread gathers: an equal share when the tail runs
- * by rows, else, with several threads, none on thread 0: the others copy the next batch while
- * thread 0 alone runs the loss and the narrow layers. */
-static void gather_rows(const worker *w, ptrdiff_t rows, ptrdiff_t *r0, ptrdiff_t *r1) {
-    const int tid = w->tid, nt = w->nt;
-    if (nt <= 1 || w->tail < w->net->nlayers) {
-        *r0 = rows * tid / nt;
-        *r1 = rows * (tid + 1) / nt;
-        return;
-    }
-    *r0 = tid == 0 ? 0 : rows * (tid - 1) / (nt - 1);
-    *r1 = tid == 0 ? 0 : rows * tid / (nt - 1);
+/* Thread tid's equal share of `rows` rows out of nt. */
+static span equal_share(ptrdiff_t rows, int tid, int nt) {
+    span s = {rows * tid / nt, rows * (tid + 1) / nt};
+    return s;
 }
 
-/* This thread's share of the rows idx[0:rows] of x, into buf. */
-static void gather_share(const worker *w, float *buf, const float *x, ptrdiff_t ldx,
-                         const int64_t *idx, ptrdiff_t rows) {
-    const ptrdiff_t nin = w->net->in_features;
-    ptrdiff_t r0, r1;
-    gather_rows(w, rows, &r0, &r1);
-    for (ptrdiff_t r = r0; r < r1; r++)
-        memcpy(buf + r * nin, x + idx[r] * ldx, sizeof(float) * (size_t)nin);
+/* The rows of a step's `rows` that a thread gathers: an equal share when the tail runs by
+ * rows, else, with several threads, none on thread 0: the others copy the next batch while
+ * thread 0 alone runs the loss and the narrow layers. */
+static span gather_rows(const worker *w, ptrdiff_t rows) {
+    if (w->nt <= 1 || w->tail < w->net->nlayers) return equal_share(rows, w->tid, w->nt);
+    return w->tid == 0 ? equal_share(0, 0, 1) : equal_share(rows, w->tid - 1, w->nt - 1);
+}
+
+/* Columns cols of rows r of the batch idx (rows of x) into the same places of buf. */
+static void gather_block(const annc_net *net, float *buf, const float *x, ptrdiff_t ldx,
+                         const int64_t *idx, span r, span cols) {
+    const ptrdiff_t nin = net->in_features;
+    for (ptrdiff_t i = r.lo; i < r.hi; i++)
+        memcpy(buf + i * nin + cols.lo, x + idx[i] * ldx + cols.lo,
+               sizeof(float) * (size_t)(cols.hi - cols.lo));
+}
+
+/* Rows r of the batch idx, every column. */
+static void gather_span(const annc_net *net, float *buf, const float *x, ptrdiff_t ldx,
+                        const int64_t *idx, span r) {
+    const span all = {0, net->in_features};
+    gather_block(net, buf, x, ldx, idx, r, all);
 }
 
 /* The targets of rows idx[0:rows] (by the thread that adds the sums, after every loss and its
@@ -384,8 +390,9 @@ static void prefetch_plan(worker *w, const float *x, ptrdiff_t ldx, const int64_
     w->pf_x = x;
     w->pf_ldx = ldx;
     w->pf_idx = idx;
-    gather_rows(w, idx ? rows : 0, &w->pf_lo, &w->pf_end);
-    w->pf_next = w->pf_lo;
+    const span r = gather_rows(w, idx ? rows : 0);
+    w->pf_lo = w->pf_next = r.lo;
+    w->pf_end = r.hi;
 }
 
 /* Prefetches the planned rows up to fraction num/den of this thread's share. */
@@ -438,11 +445,9 @@ static void next_cols_prefetch_part(worker *w, int den) {
 }
 
 static void next_cols_gather(const worker *w, span s) {
-    const ptrdiff_t nin = w->net->in_features;
-    float *dst = (float *)w->next_x; /* the step's spare half of xbuf */
-    for (ptrdiff_t r = 0; r < w->next_rows; r++)
-        memcpy(dst + r * nin + s.lo, w->next_src + w->next_idx[r] * w->next_ldx + s.lo,
-               sizeof(float) * (size_t)(s.hi - s.lo));
+    const span rows = {0, w->next_rows};
+    gather_block(w->net, (float *)w->next_x /* the step's spare half of xbuf */, w->next_src,
+                 w->next_ldx, w->next_idx, rows, s);
 }
 
 /* Columns of the first layer's input in its block k. */
@@ -977,18 +982,14 @@ static void run_chunk(chunk *c, int tid, int nt) {
     ptrdiff_t rows = step_rows(c, 0);
     if (rows > 0) {
         /* the first step's rows, all threads at once */
-        const ptrdiff_t r0 = rows * tid / nt, r1 = rows * (tid + 1) / nt;
-        for (ptrdiff_t r = r0; r < r1; r++)
-            memcpy(net->xbuf + r * net->in_features, c->x + step_idx(c, 0)[r] * c->ldx,
-                   sizeof(float) * (size_t)net->in_features);
+        gather_span(net, net->xbuf, c->x, c->ldx, step_idx(c, 0), equal_share(rows, tid, nt));
         if (tid == 0) gather_targets(net, c->targets, c->target_cols, step_idx(c, 0), rows);
     }
     barrier(&w);
     for (ptrdiff_t s = 0; s < c->nsteps && rows > 0; s++) {
         w.rows = rows;
         w.tail = tail_start(net, rows, nt);
-        w.mine.lo = rows * tid / nt;
-        w.mine.hi = rows * (tid + 1) / nt;
+        w.mine = equal_share(rows, tid, nt);
         w.x = net->xbuf + (size_t)(s & 1) * half;
         w.opt.learning_rate = c->lrs ? c->lrs[s] : c->opt->learning_rate;
         annc_opt_prepare(&w.opt);
@@ -1023,7 +1024,7 @@ static void run_chunk(chunk *c, int tid, int nt) {
         next_cols_prefetch_part(&w, 4);
         const int by_rows = w.tail < net->nlayers;
         if (next > 0 && !ahead_ok)
-            gather_share(&w, next_buf, c->x, c->ldx, step_idx(c, s + 1), next);
+            gather_span(net, next_buf, c->x, c->ldx, step_idx(c, s + 1), gather_rows(&w, next));
         if (by_rows) {
             loss_share(&w, c, pred);
         } else {
