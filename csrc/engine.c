@@ -262,10 +262,14 @@ int annc_eng_loss_rows(annc_net *net, double *sum, const float *pred, const void
     const int st = annc_loss(net->loss, from_logits, net->loss_param, net->loss_rows, dpred,
                              pred, targets, rows, net->out_features, grad_scale);
     if (st != ANNC_OK) return st;
+    annc_eng_add_loss_rows(net, rows, sum);
+    return ANNC_OK;
+}
+
+void annc_eng_add_loss_rows(const annc_net *net, ptrdiff_t rows, double *sum) {
     double s = 0.0;
     for (ptrdiff_t r = 0; r < rows; r++) s += net->loss_rows[r];
     *sum += s;
-    return ANNC_OK;
 }
 
 /* ---------------------------------------------------------------- gradient clipping */

@@ -100,6 +100,9 @@ size_t annc_sgemm_kc_workspace_floats(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc);
  * then one region per thread). */
 int annc_eng_loss_rows(annc_net *net, double *sum, const float *pred, const void *targets,
                        ptrdiff_t rows, float *dpred, float grad_scale);
+/* The sum of loss_rows[0:rows], in row order, added to *sum (annc_eng_loss_rows ends with it;
+ * a loss formed by rows on several threads is summed with it afterwards). */
+void annc_eng_add_loss_rows(const annc_net *net, ptrdiff_t rows, double *sum);
 void annc_eng_add_metrics(const annc_net *net, const float *pred, int logits,
                           const void *targets, ptrdiff_t tcols, ptrdiff_t rows,
                           const int *metrics, int nmetrics, double *sums, float *scratch);

@@ -905,6 +905,18 @@ static const int64_t *step_idx(const chunk *c, ptrdiff_t s) {
 }
 
 /* Thread 0, between forward and backward: loss, its gradient into gbuf0, and the sums. */
+/* After the loss sum: the weight penalty (taken before any update), activity penalties and
+ * metrics of the step, added in that order. */
+static void add_step_sums(const worker *w, chunk *c, const float *pred, double penalty,
+                          float *scratch) {
+    const annc_net *net = w->net;
+    const ptrdiff_t rows = w->rows;
+    c->sums[0] += (double)rows * penalty;
+    annc_eng_activity_penalties(net, rows, 0, rows, rows, &c->sums[0]);
+    annc_eng_add_metrics(net, pred, net->fused, net->tbuf, c->target_cols, rows, c->metrics,
+                         c->nmetrics, c->sums, scratch);
+}
+
 static int loss_section(worker *w, chunk *c, const float *pred) {
     annc_net *net = w->net;
     const ptrdiff_t rows = w->rows;
@@ -912,10 +924,7 @@ static int loss_section(worker *w, chunk *c, const float *pred) {
     int st = annc_eng_loss_rows(net, &c->sums[0], pred, net->tbuf, rows, net->gbuf0,
                                 1.0f / (float)rows);
     if (st != ANNC_OK) return st;
-    c->sums[0] += (double)rows * penalty;
-    annc_eng_activity_penalties(net, rows, 0, rows, rows, &c->sums[0]);
-    annc_eng_add_metrics(net, pred, net->fused, net->tbuf, c->target_cols, rows, c->metrics,
-                         c->nmetrics, c->sums, net->gbuf1);
+    add_step_sums(w, c, pred, penalty, net->gbuf1);
     return ANNC_OK;
 }
 
@@ -952,16 +961,9 @@ static void loss_share(worker *w, chunk *c, const float *pred) {
  * forms the tail's kernel gradients): the sums loss_section would have added, in the same
  * order, with its own workspace, free between its products, as the metrics' scratch. */
 static void tail_sums(worker *w, chunk *c, const float *pred) {
-    annc_net *net = w->net;
-    const ptrdiff_t rows = w->rows;
     if (c->step_status != ANNC_OK) return;
-    double s = 0.0;
-    for (ptrdiff_t r = 0; r < rows; r++) s += net->loss_rows[r];
-    c->sums[0] += s;
-    c->sums[0] += (double)rows * w->penalty;
-    annc_eng_activity_penalties(net, rows, 0, rows, rows, &c->sums[0]);
-    annc_eng_add_metrics(net, pred, net->fused, net->tbuf, c->target_cols, rows, c->metrics,
-                         c->nmetrics, c->sums, w->ws);
+    annc_eng_add_loss_rows(w->net, w->rows, &c->sums[0]);
+    add_step_sums(w, c, pred, w->penalty, w->ws);
 }
 
 static void run_chunk(chunk *c, int tid, int nt) {
