@@ -10,8 +10,12 @@
  * writes only its own lines of W and of the slots, which stay in its core's L2, and it reads
  * only its columns of the layer input.
  *
- * The partial sums are added in block order (a barrier first), with the bias and the
- * activation, by whoever owns those output columns next: the owners of the next layer's
+ * The partial sums are added (a barrier first) with the bias and the activation in a fixed
+ * order: each half of the blocks in block order, then the two halves, then the bias. A thread
+ * adds its blocks of a half onto the half's first plane as it forms them when it owns the
+ * half's first block, so on two threads each thread leaves one plane (Program 2: the tail
+ * reads 2 planes per row instead of 10, half of them from the other core). They are added by
+ * whoever owns those output columns next: the owners of the next layer's
  * blocks, or thread 0 when a narrow layer (or the loss) follows. After the last split layer
  * (Program 2: the only one) the step's tail runs by batch rows instead (tail_start): each
  * thread adds the partial sums of its rows, takes them through the narrow layers and the loss
@@ -23,9 +27,10 @@
  * W is updated, while it is in cache. A barrier is taken only where data crosses threads:
  * Program 2 takes two per step.
  *
- * Determinism: a layer's K blocks depend on its shape, never on the thread count, and one
- * thread computes the same block sums in the same order (annc_sgemm_kc, whose K blocking adds
- * block sums exactly as the reduction does). Element-wise kernels treat every element alike,
+ * Determinism: a layer's K blocks and halves depend on its shape, never on the thread count,
+ * and one thread computes the same sums in the same order (two K-blocked products, one per
+ * half, see halves_product: annc_sgemm_kc's K blocking adds block sums exactly as the planes
+ * are added). Element-wise kernels treat every element alike,
  * a row's products come out the same whichever rows share the call, and reductions over the
  * batch run per column in row order, so weights after a chunk are bit-identical for any
  * thread count.
@@ -49,7 +54,7 @@
 
 /* K blocks: about this many rows of W (80 measured a little faster than 64 or 128 on Program
  * 2, and no slower than 196 or 392: finer blocks balance two threads better, coarser ones
- * sum fewer partial planes), each starting on a whole 64-byte line of a 64-byte-aligned
+ * sum fewer partial planes when a half's blocks are spread over threads), each starting on a whole 64-byte line of a 64-byte-aligned
  * kernel (see block_rows). */
 #define BLOCK_TARGET 80
 /* A layer is split only when each thread gets at least this many FMAs of its forward product
@@ -274,6 +279,12 @@ static size_t partial_floats(const annc_net *net, ptrdiff_t rows) {
     return (need + 15) / 16 * 16;
 }
 
+/* Where halves_product keeps the second half's sum: after the product's own workspace. */
+static float *halves_scratch(const worker *w, const annc_layer *L) {
+    const size_t at = annc_sgemm_kc_workspace_floats(w->rows, L->out, block_rows(L));
+    return (float *)(((uintptr_t)(w->ws + at) + 63) & ~(uintptr_t)63);
+}
+
 /* One training thread's workspace (also the metrics' scratch in a tail by rows, see
  * tail_sums). */
 static size_t train_ws_per_thread(const annc_net *net, ptrdiff_t rows) {
@@ -283,7 +294,8 @@ static size_t train_ws_per_thread(const annc_net *net, ptrdiff_t rows) {
         if (L->kind != ANNC_LAYER_DENSE) continue;
         /* forward: whole, by fixed blocks, or one block's partial product */
         need = ANNC_MAX(need, annc_sgemm_part_workspace_floats(rows, L->out, L->in, rows, L->out));
-        need = ANNC_MAX(need, annc_sgemm_kc_workspace_floats(rows, L->out, block_rows(L)));
+        need = ANNC_MAX(need, annc_sgemm_kc_workspace_floats(rows, L->out, block_rows(L)) + 16 +
+                                  (size_t)rows * (size_t)L->out); /* + halves_scratch */
         /* input gradient */
         need = ANNC_MAX(need, annc_sgemm_part_workspace_floats(rows, L->in, L->out, rows, L->in));
         /* a block of the weight gradient, then the block itself */
@@ -495,6 +507,26 @@ static void finish_dense(const annc_layer *L, int act, float *z, span rr, span s
     }
 }
 
+/* n rows of a blocked layer that is not split, into zr: each half of its K blocks by a
+ * K-blocked product (whose blocks add in order, as the planes do), then the halves and the
+ * bias, as sum_halves adds a split layer's planes. */
+static void halves_product(const worker *w, const annc_layer *L, const float *x, ptrdiff_t ld_in,
+                           ptrdiff_t n, float *zr) {
+    const ptrdiff_t out = L->out, br = block_rows(L), kh = num_blocks(L) / 2 * br;
+    float *t = halves_scratch(w, L);
+    annc_sgemm_kc(0, 0, n, out, kh, 1.0f, x, ld_in, L->W, out, 0.0f, zr, out, NULL,
+                  ANNC_ACT_LINEAR, 0.0f, br, w->ws);
+    annc_sgemm_kc(0, 0, n, out, L->in - kh, 1.0f, x + kh, ld_in, L->W + kh * out, out, 0.0f, t,
+                  out, NULL, ANNC_ACT_LINEAR, 0.0f, br, w->ws);
+    for (ptrdiff_t r = 0; r < n; r++) {
+        float *restrict zrow = zr + r * out;
+        const float *restrict trow = t + r * out;
+        for (ptrdiff_t j = 0; j < out; j++) zrow[j] += trow[j];
+        if (L->b)
+            for (ptrdiff_t j = 0; j < out; j++) zrow[j] += L->b[j];
+    }
+}
+
 /* Rows rr of a Dense layer that is not split: all of them on thread 0, or a thread's share of a
  * tail by rows. A row comes out the same whichever rows share the call: the product's K
  * blocking is the whole batch's. */
@@ -509,26 +541,82 @@ static void dense_rows(const worker *w, const annc_layer *L, const float *in, pt
     const int epi = separate ? ANNC_ACT_LINEAR : act;
     const float *x = in + rr.lo * ld_in;
     float *zr = z + rr.lo * out;
-    if (rows <= ANNC_ROWGEMM_MAX_ROWS) /* one thread: the tail never runs by rows this small */
+    if (rows <= ANNC_ROWGEMM_MAX_ROWS) { /* one thread: the tail never runs by rows this small */
         annc_rowgemm(n, out, L->in, x, ld_in, L->W, out, zr, out, L->b, epi, L->act_param);
-    else if (blocked(L, rows))
+    } else if (blocked(L, rows) && num_blocks(L) > 2) {
+        halves_product(w, L, x, ld_in, n, zr);
+        finish_dense(L, act, z, rr, all);
+        return;
+    } else if (blocked(L, rows)) { /* two blocks: the halves' sum is the K-blocked one */
         annc_sgemm_kc(0, 0, n, out, L->in, 1.0f, x, ld_in, L->W, out, 0.0f, zr, out, L->b, epi,
                       L->act_param, block_rows(L), w->ws);
-    else
+    } else {
         annc_sgemm_part(0, 0, n, out, L->in, 1.0f, x, ld_in, L->W, out, 0.0f, zr, out, L->b, epi,
                         L->act_param, rows, out, w->ws);
+    }
     if (separate) finish_dense(L, act, z, rr, all);
 }
 
+/* The plane of `partials` that block k's partial product goes to, made by a thread that owns
+ * blocks b: added onto the first plane of block k's half when the same thread formed every
+ * block of the half before it (*beta 1; 0 for the half's first block), else its own plane. */
+static ptrdiff_t target_plane(ptrdiff_t nb, ptrdiff_t k, span b, float *beta) {
+    const ptrdiff_t hs = k < nb / 2 ? 0 : nb / 2;
+    if (b.lo <= hs) {
+        *beta = k == hs ? 0.0f : 1.0f;
+        return hs;
+    }
+    *beta = 0.0f;
+    return k;
+}
+
 /* Block k's partial product in[:, rows of block k] · W[rows of block k, :] into its plane of
- * `partials` (rows x out each). */
+ * `partials` (rows x out each), for a thread that owns blocks b (see target_plane). */
 static void block_product(const worker *w, const annc_layer *L, const float *in, ptrdiff_t ld_in,
-                          ptrdiff_t rows, ptrdiff_t k, float *partials) {
+                          ptrdiff_t rows, ptrdiff_t k, span b, float *partials) {
     const ptrdiff_t out = L->out, br = block_rows(L);
     const ptrdiff_t r0 = k * br, nr = ANNC_MIN(br, L->in - r0);
-    annc_sgemm_part(0, 0, rows, out, nr, 1.0f, in + r0, ld_in, L->W + r0 * out, out, 0.0f,
-                    partials + (size_t)k * (size_t)rows * (size_t)out, out, NULL, ANNC_ACT_LINEAR,
+    float beta;
+    const ptrdiff_t t = target_plane(num_blocks(L), k, b, &beta);
+    /* with beta 1 the kernel adds its sum to the plane (c = fma(1, c, acc)): the same as
+     * adding a separate plane afterwards */
+    annc_sgemm_part(0, 0, rows, out, nr, 1.0f, in + r0, ld_in, L->W + r0 * out, out, beta,
+                    partials + (size_t)t * (size_t)rows * (size_t)out, out, NULL, ANNC_ACT_LINEAR,
                     0.0f, rows, out, w->ws);
+}
+
+/* The end of the run of blocks of half [hs, he) added onto its first plane: that of the
+ * thread owning block hs; the half's later blocks have planes of their own. */
+static ptrdiff_t half_run_end(ptrdiff_t nb, ptrdiff_t hs, ptrdiff_t he, int nt) {
+    for (int t = 0; t < nt; t++) {
+        const span b = thread_blocks(nb, t, nt);
+        if (b.lo <= hs && hs < b.hi) return ANNC_MIN(b.hi, he);
+    }
+    return he;
+}
+
+/* Columns s of one row of a blocked layer's sum from its planes (at offset `off` in each):
+ * each half's planes in block order, then the two halves (see the header). */
+static void sum_halves(float *restrict zr, const float *partials, size_t plane, size_t off,
+                       span s, ptrdiff_t nb, ptrdiff_t m0, ptrdiff_t m1) {
+    enum { CHUNK = 64 };
+    const ptrdiff_t h = nb / 2;
+    for (ptrdiff_t j0 = s.lo; j0 < s.hi; j0 += CHUNK) {
+        const ptrdiff_t n = ANNC_MIN((ptrdiff_t)CHUNK, s.hi - j0);
+        float t[CHUNK];
+        const float *p0 = partials + off + j0, *ph = partials + (size_t)h * plane + off + j0;
+        for (ptrdiff_t j = 0; j < n; j++) zr[j0 + j] = p0[j];
+        for (ptrdiff_t k = m0; k < h; k++) {
+            const float *restrict pk = partials + (size_t)k * plane + off + j0;
+            for (ptrdiff_t j = 0; j < n; j++) zr[j0 + j] += pk[j];
+        }
+        for (ptrdiff_t j = 0; j < n; j++) t[j] = ph[j];
+        for (ptrdiff_t k = m1; k < nb; k++) {
+            const float *restrict pk = partials + (size_t)k * plane + off + j0;
+            for (ptrdiff_t j = 0; j < n; j++) t[j] += pk[j];
+        }
+        for (ptrdiff_t j = 0; j < n; j++) zr[j0 + j] += t[j];
+    }
 }
 
 /* A split Dense layer: this thread's blocks' partial products, then (after a barrier) the
@@ -543,19 +631,16 @@ static void dense_split(worker *w, int l, const float *in, ptrdiff_t ld_in, int 
     const size_t plane = (size_t)rows * (size_t)out;
     /* formed during the previous step's update, before its closing barrier */
     for (ptrdiff_t k = ready ? b.hi : b.lo; k < b.hi; k++)
-        block_product(w, L, in, ld_in, rows, k, partials);
+        block_product(w, L, in, ld_in, rows, k, b, partials);
     if (!ready) barrier(w);
     const span s = own_cols(net, part, out, w), rr = part_rows(w, part);
     if (s.hi <= s.lo) return;
     float *z = preact_buffer(L, act);
+    const ptrdiff_t m0 = half_run_end(nb, 0, nb / 2, w->nt);
+    const ptrdiff_t m1 = half_run_end(nb, nb / 2, nb, w->nt);
     for (ptrdiff_t r = rr.lo; r < rr.hi; r++) {
         float *restrict zr = z + r * out;
-        const float *p0 = partials + r * out;
-        for (ptrdiff_t j = s.lo; j < s.hi; j++) zr[j] = p0[j];
-        for (ptrdiff_t k = 1; k < nb; k++) {
-            const float *restrict pk = partials + (size_t)k * plane + r * out;
-            for (ptrdiff_t j = s.lo; j < s.hi; j++) zr[j] += pk[j];
-        }
+        sum_halves(zr, partials, plane, (size_t)(r * out), s, nb, m0, m1);
         if (L->b)
             for (ptrdiff_t j = s.lo; j < s.hi; j++) zr[j] += L->b[j];
     }
@@ -813,7 +898,7 @@ static void train_backward(worker *w) {
                     next_cols_prefetch_part(w, 4);
                     next_cols_gather(w, block_cols(L, k));
                     next_cols_prefetch_part(w, 4);
-                    block_product(w, L, w->next_x, net->in_features, w->next_rows, k,
+                    block_product(w, L, w->next_x, net->in_features, w->next_rows, k, b,
                                   w->partials[0]);
                 }
             } else if (L->trainable) {
