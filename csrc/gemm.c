@@ -116,17 +116,14 @@ static size_t thread_ws_floats(const annc_kernels *K, int MR, ptrdiff_t mt, ptrd
     return (size_t)round_up(mc * kc, 16) + (size_t)round_up(kc * nc, 16);
 }
 
-/* Hints for the source of a B panel: rows [p0, p0 + kc) x columns [j0, j0 + n). */
-static void prefetch_panel(mview B, ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0, ptrdiff_t n) {
+/* Hints for the source of a B panel stored by rows (B.cs == 1): rows [p0, p0 + kc), the line
+ * at column j0 of each. (Stored transposed, the kernel asks for it: annc_pf_hint.) */
+static void prefetch_panel(mview B, ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0) {
 #if defined(__GNUC__) || defined(__clang__)
-    if (B.rs == 1) {
-        for (ptrdiff_t q = j0; q < j0 + n; q++)
-            for (ptrdiff_t p = p0; p < p0 + kc; p += 16) __builtin_prefetch(B.p + p + q * B.cs, 0, 2);
-    } else if (B.cs == 1) {
+    if (B.cs == 1)
         for (ptrdiff_t p = p0; p < p0 + kc; p++) __builtin_prefetch(B.p + p * B.rs + j0, 0, 2);
-    }
 #else
-    (void)B; (void)p0; (void)kc; (void)j0; (void)n;
+    (void)B; (void)p0; (void)kc; (void)j0;
 #endif
 }
 
@@ -168,17 +165,30 @@ static void gemm_rect(const annc_kernels *K, const gemm_problem *g, rect r, floa
                     const int nr = (int)ANNC_MIN((ptrdiff_t)NR, nc - jr);
                     const float *bpanel = bp + jr * kc;
                     const ptrdiff_t j = jc + jr;
+                    /* the next panel's source rows, one per tile of this column (see
+                     * annc_pf_hint), when B is stored transposed; else asked at once */
+                    annc_pf_hint hint[2] = {{NULL, 0, 0}, {NULL, 0, 0}};
                     if (lazy) {
                         K->pack_b(bp + jr * kc, B.p + pc * B.rs + j * B.cs, B.rs, B.cs, kc, nr);
-                        if (jr + NR < nc) prefetch_panel(B, pc, kc, j + NR, ANNC_MIN(NR, nc - jr - NR));
+                        const ptrdiff_t next = ANNC_MIN((ptrdiff_t)NR, nc - jr - NR);
+                        if (next > 0 && B.rs == 1) {
+                            const ptrdiff_t direct_tiles = mfull / MR;
+                            hint[0].p = B.p + pc + (j + NR) * B.cs;
+                            hint[0].ld = hint[1].ld = B.cs;
+                            hint[0].rows = ANNC_MIN(next, direct_tiles);
+                            hint[1].p = hint[0].p + direct_tiles * B.cs;
+                            hint[1].rows = next - hint[0].rows;
+                        } else if (next > 0) {
+                            prefetch_panel(B, pc, kc, j + NR);
+                        }
                     }
                     float *ct = g->c + ic * rsc + j * csc;
                     if (mfull > 0)
                         ukr(kc, A.p + ic + pc * A.cs, MR, A.cs, bpanel, ct, MR * rsc, rsc, csc, ab,
-                            mfull, nr);
+                            mfull, nr, hint[0].rows > 0 ? &hint[0] : NULL);
                     if (mfull < mc)
                         ukr(kc, ap + mfull * kc, MR * kc, MR, bpanel, ct + mfull * rsc, MR * rsc,
-                            rsc, csc, ab, mc - mfull, nr);
+                            rsc, csc, ab, mc - mfull, nr, hint[1].rows > 0 ? &hint[1] : NULL);
                     /* bias and activation while this column of tiles is still in L1 */
                     if (last && epi) {
                         if (g->swapped)

@@ -82,6 +82,35 @@ static inline void store_row(float *c, __m256 lo, __m256 hi, __m256 vb, int beta
     "vfmadd231ps %%ymm13, %%ymm15, %[c50]\n\t"                \
     "vfmadd231ps %%ymm14, %%ymm15, %[c51]\n\t"                \
     "add %%r11, %%r8\n\t"
+/* The six-row tile's K loop, 4 steps per round with `extra` (a prefetch hint, or nothing)
+ * once per round; the accumulators in registers, the operands in `args`. */
+#define ANNC_TILE6_ASM(extra)                                                              \
+    __asm__("mov 0(%[args]), %%r8\n\t"                                                     \
+            "mov 8(%[args]), %%r9\n\t"                                                     \
+            "mov 16(%[args]), %%r10\n\t"                                                   \
+            "mov 24(%[args]), %%r11\n\t"                                                   \
+            "mov 32(%[args]), %%r12\n\t"                                                   \
+            "cmp $4, %%r10\n\t"                                                            \
+            "jl 2f\n\t"                                                                    \
+            ".p2align 5\n"                                                                 \
+            "1:\n\t" ANNC_ASTEP(0, 32) ANNC_ASTEP(64, 96) ANNC_ASTEP(128, 160)              \
+                ANNC_ASTEP(192, 224) "prefetcht0 512(%%r9)\n\t" extra                      \
+            "add $256, %%r9\n\t"                                                           \
+            "sub $4, %%r10\n\t"                                                            \
+            "cmp $4, %%r10\n\t"                                                            \
+            "jge 1b\n"                                                                     \
+            "2:\n\t"                                                                       \
+            "test %%r10, %%r10\n\t"                                                        \
+            "jz 4f\n"                                                                      \
+            "3:\n\t" ANNC_ASTEP(0, 32) "add $64, %%r9\n\t"                                \
+            "dec %%r10\n\t"                                                                \
+            "jnz 3b\n"                                                                     \
+            "4:\n\t"                                                                       \
+            : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11),          \
+              [c20] "+x"(c20), [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31),          \
+              [c40] "+x"(c40), [c41] "+x"(c41), [c50] "+x"(c50), [c51] "+x"(c51)           \
+            : [args] "r"(&args), "m"(args)                                                 \
+            : "cc", "memory", "r8", "r9", "r10", "r11", "r12", "xmm13", "xmm14", "xmm15")
 /* the same step for the five-row tile */
 #define ANNC_ASTEP5(bo0, bo1)                                 \
     "vmovaps " #bo0 "(%%r9), %%ymm13\n\t"                     \
@@ -223,7 +252,8 @@ static ANNC_NOINLINE void store_tile_other(float *c, ptrdiff_t rsc, ptrdiff_t cs
  * ab = {alpha, beta}: passed in memory so that no scalar stays live across the K loop. */
 ANNC_INLINE void
 tile_6x16(ptrdiff_t k, const float *restrict ap, const float *restrict bp, ptrdiff_t lda_p,
-          float *restrict c, ptrdiff_t rsc, ptrdiff_t csc, const float *ab, int mr, int nr) {
+          float *restrict c, ptrdiff_t rsc, ptrdiff_t csc, const float *ab, int mr, int nr,
+          const float *pf) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -244,41 +274,16 @@ tile_6x16(ptrdiff_t k, const float *restrict ap, const float *restrict bp, ptrdi
     {
         /* the operands go in through memory: GCC allows 30 asm operands and the twelve
          * accumulators (in and out) take 24 */
-        struct { const float *a, *b; ptrdiff_t k, as; } args = {ap, bp, k, lda_p * 4};
-        __asm__(
-            "mov 0(%[args]), %%r8\n\t"
-            "mov 8(%[args]), %%r9\n\t"
-            "mov 16(%[args]), %%r10\n\t"
-            "mov 24(%[args]), %%r11\n\t"
-            "cmp $4, %%r10\n\t"
-            "jl 2f\n\t"
-            ".p2align 5\n"
-            "1:\n\t"
-            ANNC_ASTEP(0, 32)
-            ANNC_ASTEP(64, 96)
-            ANNC_ASTEP(128, 160)
-            ANNC_ASTEP(192, 224)
-            "prefetcht0 512(%%r9)\n\t"
-            "add $256, %%r9\n\t"
-            "sub $4, %%r10\n\t"
-            "cmp $4, %%r10\n\t"
-            "jge 1b\n"
-            "2:\n\t"
-            "test %%r10, %%r10\n\t"
-            "jz 4f\n"
-            "3:\n\t"
-            ANNC_ASTEP(0, 32)
-            "add $64, %%r9\n\t"
-            "dec %%r10\n\t"
-            "jnz 3b\n"
-            "4:\n\t"
-            : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11),
-              [c20] "+x"(c20), [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31),
-              [c40] "+x"(c40), [c41] "+x"(c41), [c50] "+x"(c50), [c51] "+x"(c51)
-            : [args] "r"(&args), "m"(args)
-            : "cc", "memory", "r8", "r9", "r10", "r11", "xmm13", "xmm14", "xmm15");
+        struct { const float *a, *b; ptrdiff_t k, as; const float *pf; } args = {ap, bp, k,
+                                                                                  lda_p * 4, pf};
+        if (pf) /* 16 bytes of the hinted row per 4 k steps: k floats in all */
+            ANNC_TILE6_ASM("prefetcht1 (%%r12)\n\t"
+                           "add $16, %%r12\n\t");
+        else
+            ANNC_TILE6_ASM("");
     }
 #else
+    (void)pf;
     for (ptrdiff_t p = 0; p < k; p++) {
         const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
         __m256 a;
@@ -434,7 +439,9 @@ tile_5x16(ptrdiff_t k, const float *restrict ap, const float *restrict bp, ptrdi
 
 static void ukr_avx2_5x16(ptrdiff_t k, const float *ap, ptrdiff_t ap_next, ptrdiff_t lda_p,
                           const float *bp, float *c, ptrdiff_t c_next, ptrdiff_t rsc,
-                          ptrdiff_t csc, const float *ab, ptrdiff_t mc, int nr) {
+                          ptrdiff_t csc, const float *ab, ptrdiff_t mc, int nr,
+                          const annc_pf_hint *pf) {
+    (void)pf; /* taken for the ten-wide side, whose B is never streamed */
     for (ptrdiff_t i = 0; i < mc; i += 5, ap += ap_next, c += c_next)
         tile_5x16(k, ap, bp, lda_p, c, rsc, csc, ab, (int)ANNC_MIN((ptrdiff_t)5, mc - i), nr);
 }
@@ -444,9 +451,12 @@ static void ukr_avx2_5x16(ptrdiff_t k, const float *ap, ptrdiff_t ap_next, ptrdi
  * not pay a call and a frame per tile. */
 static void ukr_avx2_6x16(ptrdiff_t k, const float *ap, ptrdiff_t ap_next, ptrdiff_t lda_p,
                           const float *bp, float *c, ptrdiff_t c_next, ptrdiff_t rsc,
-                          ptrdiff_t csc, const float *ab, ptrdiff_t mc, int nr) {
-    for (ptrdiff_t i = 0; i < mc; i += AMR, ap += ap_next, c += c_next)
-        tile_6x16(k, ap, bp, lda_p, c, rsc, csc, ab, (int)ANNC_MIN((ptrdiff_t)AMR, mc - i), nr);
+                          ptrdiff_t csc, const float *ab, ptrdiff_t mc, int nr,
+                          const annc_pf_hint *pf) {
+    ptrdiff_t q = 0;
+    for (ptrdiff_t i = 0; i < mc; i += AMR, ap += ap_next, c += c_next, q++)
+        tile_6x16(k, ap, bp, lda_p, c, rsc, csc, ab, (int)ANNC_MIN((ptrdiff_t)AMR, mc - i), nr,
+                  pf && q < pf->rows ? pf->p + q * pf->ld : NULL);
 }
 
 /* ---------------------------------------------------------------- packing */

@@ -28,7 +28,8 @@ static void tile_generic(ptrdiff_t k, const float *restrict ap, const float *res
 
 static void ukr_generic(ptrdiff_t k, const float *ap, ptrdiff_t ap_next, ptrdiff_t lda_p,
                         const float *bp, float *c, ptrdiff_t c_next, ptrdiff_t rsc, ptrdiff_t csc,
-                        const float *ab, ptrdiff_t mc, int nr) {
+                        const float *ab, ptrdiff_t mc, int nr, const annc_pf_hint *pf) {
+    (void)pf; /* the portable kernel leaves memory to the hardware */
     for (ptrdiff_t i = 0; i < mc; i += GMR, ap += ap_next, c += c_next)
         tile_generic(k, ap, bp, lda_p, c, rsc, csc, ab, (int)ANNC_MIN((ptrdiff_t)GMR, mc - i), nr);
 }

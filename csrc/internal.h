@@ -30,10 +30,20 @@
  * panel (row p holds NR contiguous values, 32-byte aligned). Padding rows/columns are zero, so
  * the kernel always computes full tiles and only the stores are clipped (edge tiles live
  * inside the kernel). ab = {alpha, beta}. k >= 1, mc >= 1, 1 <= nr <= NR. */
+typedef struct annc_pf_hint annc_pf_hint;
 typedef void (*annc_gemm_ukernel)(ptrdiff_t k, const float *ap, ptrdiff_t ap_next,
                                   ptrdiff_t lda_p, const float *bp, float *c, ptrdiff_t c_next,
                                   ptrdiff_t rsc, ptrdiff_t csc, const float *ab, ptrdiff_t mc,
-                                  int nr);
+                                  int nr, const annc_pf_hint *pf);
+
+/* A hint a kernel may take (NULL: none): the source rows of the next B panel, which tile q
+ * (q < rows) of the call asks memory for at a steady pace during its K loop, k floats from
+ * p + q * ld. Spread that way, the next panel's lines arrive while this one is multiplied; a
+ * burst of hundreds of prefetches overflows the core's miss queue and is mostly dropped. */
+struct annc_pf_hint {
+    const float *p;
+    ptrdiff_t ld, rows;
+};
 
 /* Packing: element (i, j) of the source view is src[i * rs + j * cs].
  *   pack_a: rows [0, mc) x cols [0, kc) into ceil(mc / MR) panels of kc columns of MR values;
