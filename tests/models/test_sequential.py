@@ -434,6 +434,31 @@ def test_training_is_thread_count_independent_across_shapes(din, widths, batch, 
             np.testing.assert_array_equal(a, b)
 
 
+def test_one_softmax_layer_split_among_threads_is_thread_count_independent():
+    """Program 1's shape: a single Dense(10, softmax) on 784 inputs is split among the threads
+    (its K blocks, then the tail by rows from that same layer), with the same results."""
+    rng = np.random.default_rng(4)
+    x = rng.random((200, 784), dtype=np.float32)
+    y = rng.integers(0, 10, 200)
+    results = []
+    for threads in (1, 2, 3):
+        config.set_num_threads(threads)
+        try:
+            keras.utils.set_random_seed(1)
+            model = keras.Sequential([keras.layers.Dense(10, activation="softmax",
+                                                         input_shape=(784,))])
+            model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            history = model.fit(x, y, epochs=2, verbose=0)
+            results.append((model.get_weights(), history.history))
+        finally:
+            config.set_num_threads(config.default_num_threads())
+    assert results[0][1]["loss"][1] < results[0][1]["loss"][0]
+    for weights, hist in results[1:]:
+        assert hist == results[0][1]
+        for a, b in zip(results[0][0], weights):
+            np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("first_trainable", [True, False])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_epoch_loss_with_frozen_weights_equals_evaluate(first_trainable, threads):
