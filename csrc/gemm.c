@@ -50,6 +50,7 @@ typedef struct {
     ptrdiff_t ldc_user;
     int swapped;
     int a_direct;          /* the kernel reads op(A)'s full panels in place (a.rs == 1) */
+    annc_pack_cache *cache; /* op(A)'s packing kept by the caller (see annc_pack_cache) */
     annc_gemm_ukernel ukr; /* the kernel the plan chose, with its A packing and rows */
     annc_pack_fn pack_a;
     int MR;
@@ -127,6 +128,24 @@ static void prefetch_panel(mview B, ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0) {
 #endif
 }
 
+/* The packed panels of op(A)'s rows [0, rows) x K [0, kc) from the caller's cache, packed into
+ * it first when it holds something else (the driver uses a cache only for a whole op(A) in
+ * one block). */
+static const float *cached_panels(const gemm_problem *g, mview A, ptrdiff_t rows, ptrdiff_t kc) {
+    annc_pack_cache *c = g->cache;
+    if (c->src != A.p || c->rs != A.rs || c->cs != A.cs || c->rows != rows || c->kc != kc ||
+        c->MR != g->MR) {
+        g->pack_a(c->buf, A.p, A.rs, A.cs, rows, kc);
+        c->src = A.p;
+        c->rs = A.rs;
+        c->cs = A.cs;
+        c->rows = rows;
+        c->kc = kc;
+        c->MR = g->MR;
+    }
+    return c->buf;
+}
+
 static void gemm_rect(const annc_kernels *K, const gemm_problem *g, rect r, float *ws) {
     const int MR = g->MR, NR = K->NR;
     const ptrdiff_t MC = K->MC, NC = K->NC;
@@ -158,7 +177,10 @@ static void gemm_rect(const annc_kernels *K, const gemm_problem *g, rect r, floa
                 /* a direct A is read in place except for a partial last panel, which the
                  * kernel could not read past the matrix's edge */
                 const ptrdiff_t mfull = g->a_direct ? mc / MR * MR : 0;
-                if (mfull < mc)
+                const float *apanels = ap + mfull * kc;
+                if (g->cache)
+                    apanels = cached_panels(g, A, mc, kc);
+                else if (mfull < mc)
                     g->pack_a(ap + mfull * kc, A.p + (ic + mfull) * A.rs + pc * A.cs, A.rs, A.cs,
                               mc - mfull, kc);
                 for (ptrdiff_t jr = 0; jr < nc; jr += NR) {
@@ -187,8 +209,8 @@ static void gemm_rect(const annc_kernels *K, const gemm_problem *g, rect r, floa
                         ukr(kc, A.p + ic + pc * A.cs, MR, A.cs, bpanel, ct, MR * rsc, rsc, csc, ab,
                             mfull, nr, hint[0].rows > 0 ? &hint[0] : NULL);
                     if (mfull < mc)
-                        ukr(kc, ap + mfull * kc, MR * kc, MR, bpanel, ct + mfull * rsc, MR * rsc,
-                            rsc, csc, ab, mc - mfull, nr, hint[1].rows > 0 ? &hint[1] : NULL);
+                        ukr(kc, apanels, MR * kc, MR, bpanel, ct + mfull * rsc, MR * rsc, rsc, csc,
+                            ab, mc - mfull, nr, hint[1].rows > 0 ? &hint[1] : NULL);
                     /* bias and activation while this column of tiles is still in L1 */
                     if (last && epi) {
                         if (g->swapped)
@@ -317,7 +339,7 @@ static void scale_only(gemm_problem *g, ptrdiff_t m, ptrdiff_t n) {
 static int sgemm_driver(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                         const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,
                         float *c, ptrdiff_t ldc, const float *bias, int act, float act_param,
-                        ptrdiff_t kc, int nt, float *workspace) {
+                        ptrdiff_t kc, int nt, annc_pack_cache *cache, float *workspace) {
     if (m < 0 || n < 0 || k < 0) return ANNC_ERR_ARG;
     if (act < 0 || act >= ANNC_ACT_COUNT || act == ANNC_ACT_SOFTMAX) return ANNC_ERR_ARG;
     if (ldc < ANNC_MAX(n, 1)) return ANNC_ERR_ARG;
@@ -364,6 +386,10 @@ static int sgemm_driver(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdif
     g.ukr = pl.alt ? K->gemm_ukr_alt : K->gemm_ukr;
     g.pack_a = pl.alt ? K->pack_a_alt : K->pack_a;
     g.MR = pl.alt ? K->MR_alt : K->MR;
+    /* op(A) is op(B)^T, packed whole in one block: the caller's cache may keep it */
+    if (cache && nt == 1 && pl.swapped && !g.a_direct && g.m <= K->MC && g.kc == g.k &&
+        (size_t)round_up(g.m, g.MR) * (size_t)g.k <= cache->floats)
+        g.cache = cache;
     const ptrdiff_t mt = ceil_div(ceil_div(g.m, g.MR), pl.tm) * g.MR;
     const ptrdiff_t ntc = ceil_div(ceil_div(g.n, K->NR), pl.tn) * K->NR;
     const size_t per_thread = thread_ws_floats(K, g.MR, mt, ntc, g.kc);
@@ -411,7 +437,7 @@ int annc_sgemm(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, fl
                float *workspace) {
     return sgemm_driver(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act,
                         act_param, k_block(annc_kernels_get(), m, n, k),
-                        annc_sgemm_threads_for(m, n, k, nthreads), workspace);
+                        annc_sgemm_threads_for(m, n, k, nthreads), NULL, workspace);
 }
 
 int annc_sgemm_part(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
@@ -420,7 +446,8 @@ int annc_sgemm_part(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t 
                     ptrdiff_t whole_m, ptrdiff_t whole_n, float *workspace) {
     if (whole_m < m || whole_n < n) return ANNC_ERR_ARG;
     return sgemm_driver(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act,
-                        act_param, k_block(annc_kernels_get(), whole_m, whole_n, k), 1, workspace);
+                        act_param, k_block(annc_kernels_get(), whole_m, whole_n, k), 1, NULL,
+                        workspace);
 }
 
 int annc_sgemm_kc(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
@@ -429,7 +456,20 @@ int annc_sgemm_kc(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                   ptrdiff_t kc, float *workspace) {
     if (kc < 1) return ANNC_ERR_ARG;
     return sgemm_driver(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act,
-                        act_param, kc, 1, workspace);
+                        act_param, kc, 1, NULL, workspace);
+}
+
+int annc_sgemm_cached(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+                      const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,
+                      float *c, ptrdiff_t ldc, const float *bias, int act, float act_param,
+                      annc_pack_cache *cache, float *workspace) {
+    return sgemm_driver(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act,
+                        act_param, k_block(annc_kernels_get(), m, n, k), 1, cache, workspace);
+}
+
+size_t annc_sgemm_cache_floats(ptrdiff_t n, ptrdiff_t k) {
+    /* rows padded to the kernel's MR (at most 8) */
+    return (size_t)(ANNC_MAX(n, (ptrdiff_t)1) + 8) * (size_t)ANNC_MAX(k, (ptrdiff_t)1);
 }
 
 size_t annc_sgemm_kc_workspace_floats(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc) {

@@ -103,6 +103,28 @@ int annc_sgemm_kc(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                   ptrdiff_t kc, float *workspace);
 size_t annc_sgemm_kc_workspace_floats(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc);
 
+/* Packed panels of op(B) — the operand that calls share, such as a layer's weights in
+ * inference over chunks of rows — kept by the caller across one-thread products. When the
+ * plan computes C^T and packs op(B)^T whole (one block of rows, one K block), the product
+ * packs it into `buf` on the first call and reads it from there while `src` and the view
+ * match; otherwise the cache is not used. The caller sets src = NULL whenever op(B)'s values
+ * may have changed. */
+typedef struct {
+    float *buf;
+    size_t floats; /* capacity of buf */
+    const float *src;
+    ptrdiff_t rs, cs, rows, kc;
+    int MR;
+} annc_pack_cache;
+
+/* annc_sgemm on one thread with op(B)'s packing kept in `cache` (may be NULL). */
+int annc_sgemm_cached(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+                      const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,
+                      float *c, ptrdiff_t ldc, const float *bias, int act, float act_param,
+                      annc_pack_cache *cache, float *workspace);
+/* Floats a cache needs for a product with op(B) k x n. */
+size_t annc_sgemm_cache_floats(ptrdiff_t n, ptrdiff_t k);
+
 /* The executor's pieces shared by engine.c (inference, evaluation) and train.c (training):
  * loss over rows (adds the per-sample sum to *sum, writes d/d(pred) to dpred when non-NULL),
  * metric sums, activity and weight regularisation penalties as Keras reports them, clipping by
