@@ -15,8 +15,8 @@
  * adds its blocks of a half onto the half's first plane as it forms them when it owns the
  * half's first block, so on two threads each thread leaves one plane (Program 2: the tail
  * reads 2 planes per row instead of 10, half of them from the other core). They are added by
- * whoever owns those output columns next: the owners of the next layer's
- * blocks, or thread 0 when a narrow layer (or the loss) follows. After the last split layer
+ * whoever owns those output columns next: the owners of the next layer's blocks, or thread 0
+ * when a narrow layer (or the loss) follows. After the last split layer
  * (Program 2: the only one) the step's tail runs by batch rows instead (tail_start): each
  * thread adds the partial sums of its rows, takes them through the narrow layers and the loss
  * and back to the split layer's activation; thread 0 forms what needs every row (the narrow
@@ -30,19 +30,17 @@
  * Determinism: a layer's K blocks and halves depend on its shape, never on the thread count,
  * and one thread computes the same sums in the same order (two K-blocked products, one per
  * half, see halves_product: annc_sgemm_kc's K blocking adds block sums exactly as the planes
- * are added). Element-wise kernels treat every element alike,
- * a row's products come out the same whichever rows share the call, and reductions over the
- * batch run per column in row order, so weights after a chunk are bit-identical for any
- * thread count.
+ * are added). Element-wise kernels treat every element alike, a row's products come out the
+ * same whichever rows share the call, and reductions over the batch run per column in row
+ * order, so weights after a chunk are bit-identical for any thread count.
  *
  * The batch is gathered from the shuffled rows of x into a buffer. When the next step's first
  * products are formed ahead, each thread copies just its blocks' columns of the next rows,
  * block by block before their products, over the current rows' columns that the block's
  * weight gradient has just read for the last time, having asked for them from memory one
- * block earlier. Otherwise the rows are copied right after the
- * forward pass into the other of two buffers, having been asked for a few at a time during the
- * step before: by the threads other than 0 while thread 0 runs the loss, or by all when the
- * tail runs by rows.
+ * block earlier. Otherwise the rows are copied right after the forward pass into the other of
+ * two buffers, having been asked for a few at a time during the step before: by the threads
+ * other than 0 while thread 0 runs the loss, or by all when the tail runs by rows.
  */
 #include <math.h>
 #include <string.h>
@@ -54,10 +52,10 @@
 #include <omp.h>
 #endif
 
-/* K blocks: about this many rows of W (80 measured a little faster than 64 or 128 on Program
- * 2, and no slower than 196 or 392: finer blocks balance two threads better, coarser ones
- * sum fewer partial planes when a half's blocks are spread over threads), each starting on a whole 64-byte line of a 64-byte-aligned
- * kernel (see block_rows). */
+/* K blocks: about this many rows of W, each starting on a whole 64-byte line of a
+ * 64-byte-aligned kernel (see block_rows). With the plane sums by halves, 80 measured faster
+ * than 64 (1%), 112 and 160 (8-9%: Program 2's 7 and 5 blocks split unevenly between two
+ * threads) and 196 (8%: 2 + 2 blocks, but each block's kernel and slots no longer near L1). */
 #define BLOCK_TARGET 80
 /* A layer is split only when each thread gets at least this many FMAs of its forward product.
  * Lower than the GEMM's own threshold: a chunk of steps pays for its parallel region once, and
