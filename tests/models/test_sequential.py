@@ -504,6 +504,16 @@ def test_predict_over_many_chunks_is_thread_count_independent():
     pieces = np.concatenate([np.asarray(model(x[i:i + step])) for i in range(0, len(x), step)])
     np.testing.assert_array_equal(outs[0], pieces)
     np.testing.assert_allclose(outs[0].sum(axis=1), 1.0, rtol=1e-5)
+    # each thread keeps a kernel's packing for a whole call, never into the next one
+    model.set_weights([w * 0.5 for w in model.get_weights()])
+    pieces = np.concatenate([np.asarray(model(x[i:i + step])) for i in range(0, len(x), step)])
+    assert not np.array_equal(pieces, outs[0])
+    for threads in (1, 2):
+        config.set_num_threads(threads)
+        try:
+            np.testing.assert_array_equal(model.predict(x, verbose=0), pieces)
+        finally:
+            config.set_num_threads(config.default_num_threads())
 
 
 def test_weights_and_optimizer_slots_start_on_cache_lines():
