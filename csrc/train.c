@@ -62,8 +62,10 @@
  * a split step costs two barriers, not a region per product. Measured on 2 cores (whole fit
  * epochs of Dense(units, softmax) on Fashion-MNIST pixels, batch 32, 1 thread -> 2): 784x10
  * (Program 1, 251K FMAs a step) 0.104 -> 0.069 s, 392x20 0.068 -> 0.052, 392x10 (125K)
- * 0.047 -> 0.039, 784x4 0.071 -> 0.057, 196x10 (63K) 0.030 -> 0.026. */
-#define SPLIT_MIN_FMA (32.0 * 1024.0)
+ * 0.047 -> 0.039, 784x4 0.071 -> 0.057, 196x10 (63K) 0.030 -> 0.026. The smallest of those
+ * stay on one thread: their steps of 15-20 us gain a fifth at best, and when another process
+ * holds a core every barrier can cost a wake-up of tens of microseconds. */
+#define SPLIT_MIN_FMA (64.0 * 1024.0)
 /* Rows of W per block of the fused weight-gradient + update pass: one block of dW stays in
  * L1/L2 between the product that forms it and the update that consumes it. */
 #define DW_BLOCK_ROWS 128
