@@ -405,7 +405,6 @@ int annc_predict(annc_net *net, float *out, const float *x, ptrdiff_t ldx, ptrdi
     const ptrdiff_t cols = net->out_features, chunk = net->rows;
     const ptrdiff_t nchunks = (n + chunk - 1) / chunk;
     annc_layer *last = &net->layers[net->nlayers - 1];
-    const int nt = (int)ANNC_MAX(ANNC_MIN((ptrdiff_t)net->nthreads, nchunks), (ptrdiff_t)1);
     if (nchunks <= 1) {
         /* one chunk: threads inside each product */
         for (ptrdiff_t r0 = 0; r0 < n; r0 += chunk) {
@@ -427,6 +426,7 @@ int annc_predict(annc_net *net, float *out, const float *x, ptrdiff_t ldx, ptrdi
      * one core often runs slower for a while, and a fixed half would leave the other waiting. */
     ptrdiff_t next_chunk = 0;
 #ifdef _OPENMP
+    const int nt = (int)ANNC_MIN((ptrdiff_t)net->nthreads, nchunks);
     if (nt > 1) {
         int failed = 0;
 #pragma omp parallel num_threads(nt) reduction(| : failed)
