@@ -1,15 +1,17 @@
-"""The lecture's Program 2 (Dense(100, relu) -> Dense(10, softmax), RMSprop, batch 32) trained
-by annc and by a competent NumPy implementation (benchmarks/numpy_mlp.py) side by side in one
-process, epochs interleaved so that machine noise hits both alike. PyTorch joins when installed.
+"""The lecture's Program 2 (Dense(100, relu) -> Dense(10, softmax), RMSprop, batch 32) — or
+with --program 1 its Program 1 (Dense(10, softmax) alone) — trained by annc and by a competent
+NumPy implementation (benchmarks/numpy_mlp.py) side by side in one process, epochs interleaved
+so that machine noise hits both alike. PyTorch joins when installed.
 
 Reports seconds per epoch, the ratio, test accuracy after the epochs, the fraction of the FLOP
-floor (19.2 GFLOP per epoch at the machine's peak), 10k-row predict throughput and one-record
-latency, as a Markdown table.
+floor (Program 2: 19.2 GFLOP per epoch at the machine's peak), 10k-row predict throughput and
+one-record latency, as a Markdown table; for Program 1 also the lecture's own
+predict(test, batch_size=1).
 
 NumPy runs as a user's machine would: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are removed from the
 environment (the script re-executes itself without them) and the BLAS NumPy ran is reported.
 
-    python benchmarks/m2_side_by_side.py [--epochs 5] [--numpy-threads best|1|2]
+    python benchmarks/m2_side_by_side.py [--program 1|2] [--epochs 5] [--numpy-threads best|1|2]
 """
 from __future__ import annotations
 
@@ -33,7 +35,10 @@ import numpy_mlp  # noqa: E402
 import annc as keras  # noqa: E402
 
 PEAK_GFLOPS = {1: 100.6, 2: 200.7}     # ../shared/targets.md
-EPOCH_GFLOP = 19.2                     # 319,600 FLOPs per sample x 60,000
+# FLOPs per epoch in matrix products (forward, weight gradients, the hidden layer's input
+# gradient): Program 2 319,600 per sample, Program 1 31,360 (no input gradient), x 60,000
+EPOCH_GFLOP = {2: 19.2, 1: 1.88}
+HIDDEN = {2: 100, 1: 0}
 
 
 def blas_info() -> str:
@@ -100,14 +105,15 @@ def _timed(fn):
     return time.perf_counter() - t
 
 
-def torch_epoch_runner(x, y, seed):
+def torch_epoch_runner(x, y, seed, hidden=100):
     try:
         import torch
     except ImportError:
         return None
     torch.manual_seed(seed)
-    model = torch.nn.Sequential(torch.nn.Linear(784, 100), torch.nn.ReLU(),
-                                torch.nn.Linear(100, 10))
+    model = (torch.nn.Sequential(torch.nn.Linear(784, hidden), torch.nn.ReLU(),
+                                 torch.nn.Linear(hidden, 10)) if hidden
+             else torch.nn.Sequential(torch.nn.Linear(784, 10)))
     for m in model:
         if isinstance(m, torch.nn.Linear):
             torch.nn.init.xavier_uniform_(m.weight)
@@ -137,6 +143,7 @@ def torch_epoch_runner(x, y, seed):
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
+    ap.add_argument("--program", type=int, default=2, choices=[1, 2])
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--numpy-threads", default="best", choices=["best", "1", "2"])
     ap.add_argument("--seed", type=int, default=0)
@@ -154,7 +161,7 @@ def main(argv=None):
         probe = {}
         for t in (1, 2):
             with numpy_threads(t):
-                m = numpy_mlp.NumpyMLP(seed=args.seed)
+                m = numpy_mlp.NumpyMLP(seed=args.seed, hidden=HIDDEN[args.program])
                 rng = np.random.default_rng(args.seed)
                 probe[t] = _timed(lambda: m.train_epoch(xtr[:12000], ytr[:12000], rng=rng))
         np_threads = min(probe, key=probe.get)
@@ -162,14 +169,18 @@ def main(argv=None):
         np_threads = int(args.numpy_threads)
 
     keras.utils.set_random_seed(args.seed)
-    model = keras.Sequential([keras.layers.Dense(100, activation="relu", input_shape=(784,)),
-                              keras.layers.Dense(10, activation="softmax")])
+    if args.program == 2:
+        model = keras.Sequential([keras.layers.Dense(100, activation="relu", input_shape=(784,)),
+                                  keras.layers.Dense(10, activation="softmax")])
+    else:
+        model = keras.Sequential([keras.layers.Dense(10, activation="softmax",
+                                                     input_shape=(784,))])
     model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     timer = EpochTimer()
-    ref = numpy_mlp.NumpyMLP(seed=args.seed)
+    ref = numpy_mlp.NumpyMLP(seed=args.seed, hidden=HIDDEN[args.program])
     rng = np.random.default_rng(args.seed)
     np_times = []
-    torch_run = torch_epoch_runner(xtr, ytr, args.seed)
+    torch_run = torch_epoch_runner(xtr, ytr, args.seed, HIDDEN[args.program])
     torch_times = []
     for epoch in range(args.epochs):
         _settle()
@@ -213,11 +224,17 @@ def main(argv=None):
            for name, v in lat.items()}
     annc_pred32, annc_pred1 = min(annc_p32), min(annc_p1)
     np_pred32, np_pred1 = min(np_p32), min(np_p1)
+    if args.program == 1:  # the lecture's own call: predict(test_scaled, batch_size=1)
+        _settle()
+        annc_pred_b1 = best_s(lambda: model.predict(xte, batch_size=1, verbose=0), reps=2)
+        _settle()
+        with numpy_threads(1):
+            np_pred_b1 = best_s(lambda: ref.predict(xte, batch_size=1), reps=2)
 
     a_ep, n_ep = statistics.median(timer.times), statistics.median(np_times)
-    floor = EPOCH_GFLOP / PEAK_GFLOPS[min(threads, 2)]
+    floor = EPOCH_GFLOP[args.program] / PEAK_GFLOPS[min(threads, 2)]
     print()
-    print(f"Program 2, {args.epochs} epochs, batch 32, annc threads={threads}, NumPy BLAS "
+    print(f"Program {args.program}, {args.epochs} epochs, batch 32, annc threads={threads}, NumPy BLAS "
           f"threads={np_threads} for training (its faster setting here), the faster of 1 and 2 "
           f"for inference; epochs interleaved; median epoch")
     print()
@@ -234,6 +251,9 @@ def main(argv=None):
           f"{floor / n_ep:.0%} | |" + tcol(""))
     print(f"| predict 10k rows, batch 32 (s) | {annc_pred32:.4f} | {np_pred32:.4f} | "
           f"{np_pred32 / annc_pred32:.2f}x |" + tcol(""))
+    if args.program == 1:
+        print(f"| predict 10k rows, `batch_size=1` (s) | {annc_pred_b1:.4f} | "
+              f"{np_pred_b1:.4f} | {np_pred_b1 / annc_pred_b1:.1f}x |" + tcol(""))
     print(f"| predict 10k rows, one batch (s) | {annc_pred1:.4f} | {np_pred1:.4f} | "
           f"{np_pred1 / annc_pred1:.2f}x |" + tcol(""))
     np_lat = lat.pop("NumPy forward")

@@ -55,11 +55,12 @@ class _Buffers:
 
 
 class NumpyMLP:
-    """Dense(hidden, relu) -> Dense(n_out, softmax) trained with RMSprop, all in float32.
+    """Dense(hidden, relu) -> Dense(n_out, softmax) trained with RMSprop, all in float32;
+    with ``hidden=0`` the softmax layer alone (Program 1's softmax regression).
 
     Args:
         seed: seeds the glorot_uniform initialisation.
-        hidden: width of the hidden layer (Program 2: 100).
+        hidden: width of the hidden layer (Program 2: 100; Program 1: 0, none).
         n_in, n_out: input width (784) and number of classes (10).
         learning_rate, rho, epsilon: Keras 3 RMSprop defaults.
     """
@@ -77,7 +78,8 @@ class NumpyMLP:
         self.n_in, self.hidden, self.n_out = n_in, hidden, n_out
         self.lr, self.rho, self.eps = _F32(learning_rate), _F32(rho), _F32(epsilon)
         self.one_minus_rho = _F32(1.0) - self.rho
-        sizes = (n_in * hidden, hidden, hidden * n_out, n_out)
+        self._fan = hidden or n_in  # the softmax layer's input width
+        sizes = (n_in * hidden, hidden, self._fan * n_out, n_out)
         total = sum(sizes)
         # One slab per kind: parameters, gradients, RMSprop velocity, update temporary.
         self.params = np.zeros(total, _F32)
@@ -87,7 +89,7 @@ class NumpyMLP:
         self.W1, self.b1, self.W2, self.b2 = self._views(self.params, sizes)
         self.gW1, self.gb1, self.gW2, self.gb2 = self._views(self.grads, sizes)
         rng = np.random.default_rng(seed)
-        for w in (self.W1, self.W2):
+        for w in (self.W1, self.W2) if hidden else (self.W2,):
             fan_in, fan_out = w.shape
             limit = np.sqrt(6.0 / (fan_in + fan_out))
             w[...] = rng.uniform(-limit, limit, size=w.shape)
@@ -97,7 +99,7 @@ class NumpyMLP:
         shapes = (
             (self.n_in, self.hidden),
             (self.hidden,),
-            (self.hidden, self.n_out),
+            (self._fan, self.n_out),
             (self.n_out,),
         )
         views, offset = [], 0
@@ -126,10 +128,11 @@ class NumpyMLP:
         """Softmax probabilities of ``x`` into ``out``; leaves h, z, s in ``buf``."""
         n = x.shape[0]
         h, z, m, s = buf.h[:n], buf.z[:n], buf.m[:n], buf.s[:n]
-        np.matmul(x, self.W1, out=h)
-        h += self.b1
-        np.maximum(h, 0, out=h)
-        np.matmul(h, self.W2, out=z)
+        if self.hidden:
+            np.matmul(x, self.W1, out=h)
+            h += self.b1
+            np.maximum(h, 0, out=h)
+        np.matmul(h if self.hidden else x, self.W2, out=z)
         z += self.b2
         np.max(z, axis=1, keepdims=True, out=m)
         z -= m  # stable: exp of non-positive numbers
@@ -152,16 +155,22 @@ class NumpyMLP:
         p[rows, y] -= 1
         p *= _F32(1.0 / n)
         # Layer 2: dW2 = h^T dz2, db2 = sum dz2, dh = dz2 W2^T masked by relu'.
-        np.matmul(h.T, p, out=self.gW2)
+        np.matmul((h if self.hidden else x).T, p, out=self.gW2)
         np.sum(p, axis=0, out=self.gb2)
+        if self.hidden:
+            self._hidden_gradients(buf)
+        self._rmsprop()
+        return loss_sum
+
+    def _hidden_gradients(self, buf):
+        """dh = dz2 W2^T masked by relu'; dW1 = x^T dh, db1 = sum dh."""
+        p, h, x = buf.p, buf.h, buf.x
         np.matmul(p, self.W2.T, out=buf.dh)
         np.greater(h, 0, out=buf.mask)
         np.multiply(buf.dh, buf.mask, out=buf.dh)
         # Layer 1: dW1 = x^T dh, db1 = sum dh (no gradient w.r.t. the input is needed).
         np.matmul(x.T, buf.dh, out=self.gW1)
         np.sum(buf.dh, axis=0, out=self.gb1)
-        self._rmsprop()
-        return loss_sum
 
     def _rmsprop(self):
         """Keras 3 RMSprop over the whole parameter slab, in place:
