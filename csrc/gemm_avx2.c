@@ -133,47 +133,31 @@ static inline void store_row(float *c, __m256 lo, __m256 hi, __m256 vb, int beta
     "add %%r11, %%r8\n\t"
 #endif
 
-/* Eight columns of a C^T tile, r[0..5] holding its six rows, written as eight runs of six
- * floats at c + q * csc: 4 x 4 transposes within each 128-bit lane for rows 0-3 and pairs
- * for rows 4-5 (a third of the shuffles and stores of a padded 8 x 8 transpose). */
-static inline void store_ct8(float *c, ptrdiff_t csc, const __m256 *r) {
-    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    const __m256 q0 = _mm256_shuffle_ps(t0, t2, 0x44), q1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    const __m256 q2 = _mm256_shuffle_ps(t1, t3, 0x44), q3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    const __m256 u0 = _mm256_unpacklo_ps(r[4], r[5]), u1 = _mm256_unpackhi_ps(r[4], r[5]);
-    const __m128 u0l = _mm256_castps256_ps128(u0), u0h = _mm256_extractf128_ps(u0, 1);
-    const __m128 u1l = _mm256_castps256_ps128(u1), u1h = _mm256_extractf128_ps(u1, 1);
-    _mm_storeu_ps(c + 0 * csc, _mm256_castps256_ps128(q0));
-    _mm_storel_pi((__m64 *)(c + 0 * csc + 4), u0l);
-    _mm_storeu_ps(c + 1 * csc, _mm256_castps256_ps128(q1));
-    _mm_storeh_pi((__m64 *)(c + 1 * csc + 4), u0l);
-    _mm_storeu_ps(c + 2 * csc, _mm256_castps256_ps128(q2));
-    _mm_storel_pi((__m64 *)(c + 2 * csc + 4), u1l);
-    _mm_storeu_ps(c + 3 * csc, _mm256_castps256_ps128(q3));
-    _mm_storeh_pi((__m64 *)(c + 3 * csc + 4), u1l);
-    _mm_storeu_ps(c + 4 * csc, _mm256_extractf128_ps(q0, 1));
-    _mm_storel_pi((__m64 *)(c + 4 * csc + 4), u0h);
-    _mm_storeu_ps(c + 5 * csc, _mm256_extractf128_ps(q1, 1));
-    _mm_storeh_pi((__m64 *)(c + 5 * csc + 4), u0h);
-    _mm_storeu_ps(c + 6 * csc, _mm256_extractf128_ps(q2, 1));
-    _mm_storel_pi((__m64 *)(c + 6 * csc + 4), u1h);
-    _mm_storeu_ps(c + 7 * csc, _mm256_extractf128_ps(q3, 1));
-    _mm_storeh_pi((__m64 *)(c + 7 * csc + 4), u1h);
-}
-
-/* One run of six floats of C^T with beta: c[0..3] = fma(beta, c, a4), c[4..5] = fma(beta, c,
- * the low pair of a2). */
-static inline void add_run6(float *c, __m128 a4, __m128 a2, __m128 vb) {
+/* One run of six floats of C^T at c: a4 its first four, and its last two the low (hi = 0) or
+ * high (hi = 1) pair of `pair`. Stored as they are, or with beta: c = fma(beta, c, acc), the
+ * kernel's contract. */
+static inline void put_run6(float *c, __m128 a4, __m128 pair, int hi, int beta_nz, __m128 vb) {
+    if (!beta_nz) {
+        _mm_storeu_ps(c, a4);
+        if (hi)
+            _mm_storeh_pi((__m64 *)(c + 4), pair);
+        else
+            _mm_storel_pi((__m64 *)(c + 4), pair);
+        return;
+    }
+    const __m128 a2 = hi ? _mm_movehl_ps(pair, pair) : pair;
     _mm_storeu_ps(c, _mm_fmadd_ps(vb, _mm_loadu_ps(c), a4));
     const __m128 old = _mm_loadl_pi(_mm_setzero_ps(), (const __m64 *)(c + 4));
     _mm_storel_pi((__m64 *)(c + 4), _mm_fmadd_ps(vb, old, a2));
 }
 
-/* store_ct8 onto C with beta (c = fma(beta, c, acc), the kernel's contract): the tiles after a
- * product's first K block, and the block products that add onto a plane (train.c). The
- * general path's 8 x 8 transpose and masked loads cost 12% of such a product. */
-static inline void store_ct8_beta(float *c, ptrdiff_t csc, const __m256 *r, __m256 vb8) {
+/* Eight columns of a C^T tile, r[0..5] holding its six rows, written (or, with beta, added)
+ * as eight runs of six floats at c + q * csc: 4 x 4 transposes within each 128-bit lane for
+ * rows 0-3 and pairs for rows 4-5 (a third of the shuffles and stores of a padded 8 x 8
+ * transpose). With beta these are the tiles after a product's first K block and the block
+ * products that add onto a plane (train.c), where the general path's 8 x 8 transpose and
+ * masked loads cost 12% of such a product. */
+static inline void store_ct8(float *c, ptrdiff_t csc, const __m256 *r, int beta_nz, __m256 vb8) {
     const __m128 vb = _mm256_castps256_ps128(vb8);
     const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
     const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
@@ -182,14 +166,14 @@ static inline void store_ct8_beta(float *c, ptrdiff_t csc, const __m256 *r, __m2
     const __m256 u0 = _mm256_unpacklo_ps(r[4], r[5]), u1 = _mm256_unpackhi_ps(r[4], r[5]);
     const __m128 u0l = _mm256_castps256_ps128(u0), u0h = _mm256_extractf128_ps(u0, 1);
     const __m128 u1l = _mm256_castps256_ps128(u1), u1h = _mm256_extractf128_ps(u1, 1);
-    add_run6(c + 0 * csc, _mm256_castps256_ps128(q0), u0l, vb);
-    add_run6(c + 1 * csc, _mm256_castps256_ps128(q1), _mm_movehl_ps(u0l, u0l), vb);
-    add_run6(c + 2 * csc, _mm256_castps256_ps128(q2), u1l, vb);
-    add_run6(c + 3 * csc, _mm256_castps256_ps128(q3), _mm_movehl_ps(u1l, u1l), vb);
-    add_run6(c + 4 * csc, _mm256_extractf128_ps(q0, 1), u0h, vb);
-    add_run6(c + 5 * csc, _mm256_extractf128_ps(q1, 1), _mm_movehl_ps(u0h, u0h), vb);
-    add_run6(c + 6 * csc, _mm256_extractf128_ps(q2, 1), u1h, vb);
-    add_run6(c + 7 * csc, _mm256_extractf128_ps(q3, 1), _mm_movehl_ps(u1h, u1h), vb);
+    put_run6(c + 0 * csc, _mm256_castps256_ps128(q0), u0l, 0, beta_nz, vb);
+    put_run6(c + 1 * csc, _mm256_castps256_ps128(q1), u0l, 1, beta_nz, vb);
+    put_run6(c + 2 * csc, _mm256_castps256_ps128(q2), u1l, 0, beta_nz, vb);
+    put_run6(c + 3 * csc, _mm256_castps256_ps128(q3), u1l, 1, beta_nz, vb);
+    put_run6(c + 4 * csc, _mm256_extractf128_ps(q0, 1), u0h, 0, beta_nz, vb);
+    put_run6(c + 5 * csc, _mm256_extractf128_ps(q1, 1), u0h, 1, beta_nz, vb);
+    put_run6(c + 6 * csc, _mm256_extractf128_ps(q2, 1), u1h, 0, beta_nz, vb);
+    put_run6(c + 7 * csc, _mm256_extractf128_ps(q3, 1), u1h, 1, beta_nz, vb);
 }
 
 /* The first n (1..6) lanes of v to dst, with plain stores (masked stores are slow on AMD). */
@@ -244,8 +228,8 @@ static ANNC_NOINLINE void store_tile_other(float *c, ptrdiff_t rsc, ptrdiff_t cs
             } else {
                 r[0] = c01; r[1] = c11; r[2] = c21; r[3] = c31; r[4] = c41; r[5] = c51;
             }
-            if (mr == AMR && !beta_nz && nr - h * 8 >= 8) {
-                store_ct8(c + h * 8 * csc, csc, r);
+            if (mr == AMR && nr - h * 8 >= 8) {
+                store_ct8(c + h * 8 * csc, csc, r, beta_nz, vb);
                 continue;
             }
             for (int i = mr; i < 8; i++) r[i] = _mm256_setzero_ps();
@@ -354,12 +338,12 @@ tile_6x16(ptrdiff_t k, const float *restrict ap, const float *restrict bp, ptrdi
          * is a run of six floats of the caller's row j */
         const __m256 lo[AMR] = {c00, c10, c20, c30, c40, c50};
         const __m256 hi[AMR] = {c01, c11, c21, c31, c41, c51};
-        if (beta_nz) {
-            store_ct8_beta(c, csc, lo, vb);
-            store_ct8_beta(c + 8 * csc, csc, hi, vb);
+        if (beta_nz) { /* two copies, beta a constant in each: no test per run */
+            store_ct8(c, csc, lo, 1, vb);
+            store_ct8(c + 8 * csc, csc, hi, 1, vb);
         } else {
-            store_ct8(c, csc, lo);
-            store_ct8(c + 8 * csc, csc, hi);
+            store_ct8(c, csc, lo, 0, vb);
+            store_ct8(c + 8 * csc, csc, hi, 0, vb);
         }
         return;
     }
