@@ -349,6 +349,28 @@ def test_same_seed_same_weights_and_thread_count_independent():
         np.testing.assert_array_equal(u, w)
 
 
+def _per_thread_count(run, counts=(1, 2, 3)):
+    """run() under each thread count in turn (the default restored after each); the results."""
+    results = []
+    for threads in counts:
+        config.set_num_threads(threads)
+        try:
+            results.append(run())
+        finally:
+            config.set_num_threads(config.default_num_threads())
+    return results
+
+
+def _assert_identical_training(results):
+    """(weights, history) of each run: every history and weight equal to the first, bit for
+    bit."""
+    weights, hist = results[0]
+    for other_weights, other_hist in results[1:]:
+        assert other_hist == hist
+        for a, b in zip(weights, other_weights):
+            np.testing.assert_array_equal(a, b)
+
+
 def _wide_net(kind):
     """Layers wide enough that the executor splits their columns among threads (split ->
     split gradients, pending kernel updates, split element-wise layers), odd widths so the
@@ -381,23 +403,17 @@ def test_split_layers_give_thread_count_independent_weights(kind, opt, loss):
     labels = rng.integers(0, 7, 230)
     y = labels if loss.startswith("sparse") else np.eye(7, dtype=np.float32)[labels]
 
-    def train(threads):
-        config.set_num_threads(threads)
-        try:
-            keras.utils.set_random_seed(7)
-            m = _wide_net(kind)
-            m.compile(optimizer=opt(), loss=loss, metrics=["accuracy"])
-            h = m.fit(x, y, batch_size=32, epochs=2, verbose=0)
-            return m.get_weights(), h.history
-        finally:
-            config.set_num_threads(config.default_num_threads())
+    def train():
+        keras.utils.set_random_seed(7)
+        m = _wide_net(kind)
+        m.compile(optimizer=opt(), loss=loss, metrics=["accuracy"])
+        h = m.fit(x, y, batch_size=32, epochs=2, verbose=0)
+        return m.get_weights(), h.history
 
-    (w1, h1), (w2, h2), (w3, h3) = train(1), train(2), train(3)
+    results = _per_thread_count(train)
+    w1, h1 = results[0]
     assert np.isfinite(h1["loss"]).all()
-    assert h1 == h2 == h3
-    for a, b, c in zip(w1, w2, w3):
-        np.testing.assert_array_equal(a, b)
-        np.testing.assert_array_equal(a, c)
+    _assert_identical_training(results)
     # training moved every kernel
     fresh = _wide_net(kind).get_weights()
     assert all(not np.array_equal(a, f) for a, f in zip(w1[::2], fresh[::2]))
@@ -412,26 +428,21 @@ def test_training_is_thread_count_independent_across_shapes(din, widths, batch, 
     rng = np.random.default_rng(11)
     x = rng.standard_normal((n, din)).astype(np.float32)
     y = rng.integers(0, 5, n)
-    results = []
-    for threads in (1, 2, 3):
-        config.set_num_threads(threads)
-        try:
-            keras.utils.set_random_seed(3)
-            layers = [keras.layers.Dense(widths[0], activation=act, input_shape=(din,))]
-            for w in widths[1:]:
-                layers += [keras.layers.Dropout(0.1), keras.layers.Dense(w, activation=act)]
-            model = keras.Sequential(layers + [keras.layers.Dense(5, activation="softmax")])
-            model.compile(optimizer=opt, loss="sparse_categorical_crossentropy",
-                          metrics=["accuracy"])
-            history = model.fit(x, y, batch_size=batch, epochs=2, verbose=0)
-            results.append((model.get_weights(), history.history))
-        finally:
-            config.set_num_threads(config.default_num_threads())
+
+    def train():
+        keras.utils.set_random_seed(3)
+        layers = [keras.layers.Dense(widths[0], activation=act, input_shape=(din,))]
+        for w in widths[1:]:
+            layers += [keras.layers.Dropout(0.1), keras.layers.Dense(w, activation=act)]
+        model = keras.Sequential(layers + [keras.layers.Dense(5, activation="softmax")])
+        model.compile(optimizer=opt, loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        history = model.fit(x, y, batch_size=batch, epochs=2, verbose=0)
+        return model.get_weights(), history.history
+
+    results = _per_thread_count(train)
     assert np.isfinite(results[0][1]["loss"]).all()
-    for weights, hist in results[1:]:
-        assert hist == results[0][1]
-        for a, b in zip(results[0][0], weights):
-            np.testing.assert_array_equal(a, b)
+    _assert_identical_training(results)
 
 
 def test_one_softmax_layer_split_among_threads_is_thread_count_independent():
@@ -440,23 +451,18 @@ def test_one_softmax_layer_split_among_threads_is_thread_count_independent():
     rng = np.random.default_rng(4)
     x = rng.random((200, 784), dtype=np.float32)
     y = rng.integers(0, 10, 200)
-    results = []
-    for threads in (1, 2, 3):
-        config.set_num_threads(threads)
-        try:
-            keras.utils.set_random_seed(1)
-            model = keras.Sequential([keras.layers.Dense(10, activation="softmax",
-                                                         input_shape=(784,))])
-            model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-            history = model.fit(x, y, epochs=2, verbose=0)
-            results.append((model.get_weights(), history.history))
-        finally:
-            config.set_num_threads(config.default_num_threads())
+
+    def train():
+        keras.utils.set_random_seed(1)
+        model = keras.Sequential([keras.layers.Dense(10, activation="softmax",
+                                                     input_shape=(784,))])
+        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        history = model.fit(x, y, epochs=2, verbose=0)
+        return model.get_weights(), history.history
+
+    results = _per_thread_count(train)
     assert results[0][1]["loss"][1] < results[0][1]["loss"][0]
-    for weights, hist in results[1:]:
-        assert hist == results[0][1]
-        for a, b in zip(results[0][0], weights):
-            np.testing.assert_array_equal(a, b)
+    _assert_identical_training(results)
 
 
 @pytest.mark.parametrize("first_trainable", [True, False])
@@ -491,13 +497,7 @@ def test_predict_over_many_chunks_is_thread_count_independent():
                               keras.layers.Dropout(0.3),
                               keras.layers.Dense(7, activation="softmax")])
     x = rng.standard_normal((3 * seq._PREDICT_ROWS + 5, 70)).astype(np.float32)
-    outs = []
-    for threads in (1, 2, 3):
-        config.set_num_threads(threads)
-        try:
-            outs.append(model.predict(x, verbose=0))
-        finally:
-            config.set_num_threads(config.default_num_threads())
+    outs = _per_thread_count(lambda: model.predict(x, verbose=0))
     np.testing.assert_array_equal(outs[0], outs[1])
     np.testing.assert_array_equal(outs[0], outs[2])
     step = seq._PREDICT_ROWS
@@ -508,12 +508,8 @@ def test_predict_over_many_chunks_is_thread_count_independent():
     model.set_weights([w * 0.5 for w in model.get_weights()])
     pieces = np.concatenate([np.asarray(model(x[i:i + step])) for i in range(0, len(x), step)])
     assert not np.array_equal(pieces, outs[0])
-    for threads in (1, 2):
-        config.set_num_threads(threads)
-        try:
-            np.testing.assert_array_equal(model.predict(x, verbose=0), pieces)
-        finally:
-            config.set_num_threads(config.default_num_threads())
+    for out in _per_thread_count(lambda: model.predict(x, verbose=0), counts=(1, 2)):
+        np.testing.assert_array_equal(out, pieces)
 
 
 def test_weights_and_optimizer_slots_start_on_cache_lines():
@@ -556,25 +552,20 @@ def test_tail_by_rows_gives_thread_count_independent_training(kind):
     rng = np.random.default_rng(21)
     x = rng.standard_normal((150, 300)).astype(np.float32)
     labels = rng.integers(0, 9, 150)
-    results = []
-    for threads in (1, 2, 3):
-        config.set_num_threads(threads)
-        try:
-            keras.utils.set_random_seed(4)
-            layers, loss, metrics = _tail_net(kind)
-            model = keras.Sequential(layers)
-            model.compile(optimizer="rmsprop", loss=loss, metrics=metrics)
-            y = labels if loss.startswith("sparse") else np.eye(9, dtype=np.float32)[labels]
-            history = model.fit(x, y, batch_size=32, epochs=2, verbose=0)
-            results.append((model.get_weights(), history.history))
-        finally:
-            config.set_num_threads(config.default_num_threads())
-    weights, hist = results[0]
+
+    def train():
+        keras.utils.set_random_seed(4)
+        layers, loss, metrics = _tail_net(kind)
+        model = keras.Sequential(layers)
+        model.compile(optimizer="rmsprop", loss=loss, metrics=metrics)
+        y = labels if loss.startswith("sparse") else np.eye(9, dtype=np.float32)[labels]
+        history = model.fit(x, y, batch_size=32, epochs=2, verbose=0)
+        return model.get_weights(), history.history
+
+    results = _per_thread_count(train)
+    hist = results[0][1]
     assert np.isfinite(hist["loss"]).all() and len(hist) == 1 + len(_tail_net(kind)[2])
-    for other_weights, other_hist in results[1:]:
-        assert other_hist == hist
-        for a, b in zip(weights, other_weights):
-            np.testing.assert_array_equal(a, b)
+    _assert_identical_training(results)
 
 
 def test_executor_reports_a_broken_invariant_from_any_thread_count():
