@@ -83,6 +83,14 @@ enum annc_trans { ANNC_NO_TRANS = 0, ANNC_TRANS = 1 };
  * workspace: at least annc_sgemm_workspace_floats(m, n, k, nthreads) floats, 64-byte aligned;
  *   may be NULL, in which case the function allocates (and frees) its own.
  * Returns ANNC_OK or ANNC_ERR_ARG. */
+/* Products whose op(A) is mostly zeros skip them (same results bit for bit; see zeroskip.c).
+ * On by default; off sends every product to the dense kernels (tests and benchmarks compare
+ * the two). Process-wide. */
+void annc_set_zero_skip(int on);
+int annc_zero_skip(void);
+/* How many products have skipped zeros so far (for tests). */
+long long annc_zero_skip_taken(void);
+
 int annc_sgemm(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c,
                ptrdiff_t ldc, const float *bias, int act, float act_param, int nthreads,

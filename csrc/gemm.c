@@ -332,6 +332,17 @@ static void scale_only(gemm_problem *g, ptrdiff_t m, ptrdiff_t n) {
     if (has_epilogue(g)) epilogue(g, 0, m, 0, n);
 }
 
+/* The epilogue of rows [r0, r1) of C, after the zero-skipping product made them. */
+typedef struct {
+    const gemm_problem *g;
+    ptrdiff_t n;
+} zs_epilogue_ctx;
+
+static void zs_epilogue(void *ctx, ptrdiff_t r0, ptrdiff_t r1) {
+    const zs_epilogue_ctx *e = (const zs_epilogue_ctx *)ctx;
+    epilogue(e->g, r0, r1 - r0, 0, e->n);
+}
+
 /* The product on nt threads (the caller has clipped nt to what the shape deserves) with K
  * blocks of kc (>= 1; clipped to k): the caller's choice fixes the rounding (k_block of the
  * whole product for annc_sgemm, of the enclosing product for annc_sgemm_part, the caller's own
@@ -358,6 +369,14 @@ static int sgemm_driver(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdif
     if (k == 0 || alpha == 0.0f) {
         scale_only(&g, m, n);
         return ANNC_OK;
+    }
+
+    /* a mostly-zero op(A) on one thread: its zeros skipped, same bits (zeroskip.c) */
+    if (nt == 1 && alpha == 1.0f && (beta == 0.0f || beta == 1.0f) && !transb) {
+        zs_epilogue_ctx e = {&g, n};
+        if (annc_zs_product(transa, m, n, k, a, lda, b, ldb, beta == 1.0f, c, ldc, kc, cache,
+                            has_epilogue(&g) ? zs_epilogue : NULL, &e))
+            return ANNC_OK;
     }
 
     const annc_kernels *K = annc_kernels_get();

@@ -149,6 +149,48 @@ size_t annc_eng_train_ws_floats(const annc_net *net, ptrdiff_t rows);
 void *annc_aligned_alloc(size_t bytes);
 void annc_aligned_free(void *p);
 
+/* Products that skip the zeros of op(A) (zeroskip.c): rows of C are sums of B's rows weighted
+ * by the nonzero entries of op(A)'s rows, found through bit masks. On sparse inputs (image
+ * pixels, ReLU outputs) that is fewer FMAs than the dense kernel's, with every element of C
+ * bit for bit what the dense kernel gives (see annc_zs_product). */
+enum { ANNC_ZS_STORE = 0, ANNC_ZS_CONTINUE = 1, ANNC_ZS_ADD = 2 };
+typedef struct {
+    /* op(A) = A (m x k, lda): word w of row i, bit b: a[i * lda + 64 w + b] != 0 (NaN counts) */
+    ptrdiff_t (*mask_rows)(uint64_t *mask, ptrdiff_t words, const float *a, ptrdiff_t lda,
+                           ptrdiff_t m, ptrdiff_t k);
+    /* op(A) = A^T, A k x m (lda): word g of row i, bit b: a[(32 g + b) * lda + i] != 0 */
+    ptrdiff_t (*mask_cols)(uint32_t *mask, ptrdiff_t words, const float *a, ptrdiff_t lda,
+                           ptrdiff_t m, ptrdiff_t k);
+    /* C rows [0, m) x [0, n) from the set bits of words [w0, w1) of each row's mask, B's row p
+     * at b + p * ldb (p < kb: the kernels read whole vectors past a row's n floats, but never
+     * past row kb - 1's). mode STORE: c = acc; CONTINUE: acc starts from c, c = acc; ADD:
+     * c = c + acc. */
+    void (*rows)(ptrdiff_t m, ptrdiff_t n, const uint64_t *mask, ptrdiff_t words, ptrdiff_t w0,
+                 ptrdiff_t w1, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                 ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode);
+    void (*cols)(ptrdiff_t m, ptrdiff_t n, const uint32_t *mask, ptrdiff_t words, ptrdiff_t w0,
+                 ptrdiff_t w1, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                 ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode);
+    /* 1 when B[0:k, 0:n] holds no inf or NaN */
+    int (*finite)(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n);
+} annc_zs_kernels;
+#ifdef ANNC_HAVE_AVX2_KERNELS
+void annc_zeroskip_avx2(annc_zs_kernels *t);
+#endif
+
+/* C = op(A) . B (+ C when beta_one), B k x n stored by rows, K cut into blocks of kc as the
+ * dense driver cuts it, so that C is bit for bit what annc_sgemm_kc (alpha 1, beta 0 or 1)
+ * gives. Returns 0 without touching C when it declines: no zero-skipping kernel (or switched
+ * off), C too narrow to gain, op(A) too dense (judged on its first rows), or B not finite
+ * (a skipped 0 * inf would have been NaN). `cache` (may be NULL; the caller's annc_pack_cache
+ * for B, same rules) keeps a padded copy of B across calls. After each group of C's rows
+ * [r0, r1) is final, calls done(ctx, r0, r1) when given (the caller's bias and activation,
+ * while in cache). */
+int annc_zs_product(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
+                    ptrdiff_t lda, const float *b, ptrdiff_t ldb, int beta_one, float *c,
+                    ptrdiff_t ldc, ptrdiff_t kc, annc_pack_cache *cache,
+                    void (*done)(void *, ptrdiff_t, ptrdiff_t), void *ctx);
+
 /* Philox4x32-10 on one block (rng.c); exposed for known-answer tests. */
 void annc_philox4x32_10(uint32_t out[4], const uint32_t in[4], uint32_t k0, uint32_t k1);
 

@@ -23,6 +23,17 @@ def openmp_enabled():
 def omp_max_threads():
     return annc_omp_max_threads()
 
+def set_zero_skip(bint on):
+    """Process-wide: products with a mostly-zero left operand skip its zeros (same results)."""
+    annc_set_zero_skip(on)
+
+def zero_skip():
+    return bool(annc_zero_skip())
+
+def zero_skip_taken():
+    """How many products have taken the zero-skipping path in this process."""
+    return annc_zero_skip_taken()
+
 include "_gemm.pxi"
 include "_losses.pxi"
 include "_optim.pxi"

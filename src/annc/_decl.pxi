@@ -8,6 +8,9 @@ cdef extern from "annc.h" nogil:
         ANNC_ERR_WORKSPACE
 
     int annc_isa()
+    void annc_set_zero_skip(int on)
+    int annc_zero_skip()
+    long long annc_zero_skip_taken()
     const char *annc_isa_name(int isa)
     int annc_cpu_has_avx2_fma()
     int annc_openmp_enabled()

@@ -1,5 +1,5 @@
 /* Sanitizer fuzz of annc_sgemm: random shapes, transposes, leading dimensions, alpha/beta,
- * bias+relu, thread counts and caller/own workspace, every buffer malloc'd to its exact size
+ * bias+relu, mostly-zero A (the zero-skipping kernels), thread counts and caller/own workspace, every buffer malloc'd to its exact size
  * so AddressSanitizer sees any read or write past an edge; results against a double-precision
  * loop, and the padding columns of C must stay untouched. Built and run by
  * tests/test_ops.py::test_sanitizer_fuzz when ANNC_FUZZ=1 (both ISA paths). */
@@ -16,8 +16,9 @@ int main(void){
     int lda=(ta?m:k)+(rand()%3==0?rand()%5:0), ldb=(tb?k:n)+(rand()%3==0?rand()%5:0), ldc=n+(rand()%3==0?rand()%5:0);
     size_t asz=(size_t)(ta?k:m)*lda - (lda-(ta?m:k)), bsz=(size_t)(tb?n:k)*ldb-(ldb-(tb?k:n)), csz=(size_t)m*ldc-(ldc-n);
     float *a=malloc(asz*4),*b=malloc(bsz*4),*c=malloc(csz*4),*c0=malloc(csz*4),*bias=malloc(n*4);
-    for(size_t i=0;i<asz;i++)a[i]=rnd(); for(size_t i=0;i<bsz;i++)b[i]=rnd(); for(size_t i=0;i<csz;i++)c0[i]=c[i]=rnd(); for(int i=0;i<n;i++)bias[i]=rnd();
-    float alpha=(rand()%2)?1.0f:0.7f, beta=(rand()%3==0)?0.0f:((rand()%2)?1.0f:-0.5f);
+    int sparse=it%3==2; /* mostly zeros: the zero-skipping path (alpha 1, beta 0 or 1) */
+    for(size_t i=0;i<asz;i++)a[i]=(sparse&&rand()%10<6)?0.0f:rnd(); for(size_t i=0;i<bsz;i++)b[i]=rnd(); for(size_t i=0;i<csz;i++)c0[i]=c[i]=rnd(); for(int i=0;i<n;i++)bias[i]=rnd();
+    float alpha=(rand()%2||sparse)?1.0f:0.7f, beta=(rand()%3==0)?0.0f:((rand()%2||sparse)?1.0f:-0.5f);
     int usebias=rand()%2; float *ws=NULL;
     if(rand()%2){size_t w=annc_sgemm_workspace_floats(m,n,k,nt); ws=aligned_alloc(64,((w*4+63)/64)*64);}
     int st=annc_sgemm(ta,tb,m,n,k,alpha,a,lda,b,ldb,beta,c,ldc,usebias?bias:NULL,act,0.f,nt,ws);

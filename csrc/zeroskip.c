@@ -1,0 +1,182 @@
+/* The zero-skipping product: C = op(A) . B when op(A) is mostly zeros.
+ *
+ * Fashion-MNIST's pixels are half zeros (MNIST's four fifths), and so are a ReLU layer's
+ * outputs. A dense kernel multiplies them all; here each row of C is the sum of B's rows
+ * weighted by the nonzero entries of op(A)'s row, found through bit masks (one pass over A),
+ * with the row in registers (zeroskip_avx2.c). Per nonzero that is one broadcast and one FMA
+ * per vector of C's row, with B's row as the memory operand: about the dense kernel's speed
+ * per multiply, on half of them or fewer.
+ *
+ * Exactness. The dense kernel computes each element as acc = 0; acc = fma(a_p, b_p, acc) over
+ * p in order within a K block; then c = acc, or c = fma(1, c, acc) for beta 1 and the later K
+ * blocks. fma(0, b, acc) returns acc unchanged for every finite b (acc starts at +0, and
+ * +0 + -0 is +0), so skipping the zero terms in the same order gives the same bits, and this
+ * driver cuts K exactly where the dense driver does. A B holding inf or NaN would have made
+ * 0 * b NaN: such a B goes to the dense kernel. So the choice between the two is only about
+ * speed and never shows in a result (tested bit for bit, and training runs alike either way).
+ *
+ * Order of work, for cache: C's rows in groups of ZS_GROUP; within a group and a K block that
+ * starts C (beta 0), the block's first 64 (row form) or 32 (column form) K steps for every
+ * row, then the next ones onto the stored partial sums (ANNC_ZS_CONTINUE is a continuation of
+ * the same accumulation, not a new sum), so the 64 rows of B in use stay in L1.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "annc.h"
+#include "internal.h"
+
+/* C's rows per group: the group's masks live on the stack, and its rows of C stay in L2. */
+#define ZS_GROUP 128
+/* Largest K block this driver takes (the dense driver's blocks are at most 800). */
+#define ZS_KC_MAX 1024
+/* Narrower C rows gain little per nonzero over the dense kernel's 6 x 16 tiles (Program 1's
+ * 10 columns: 2 vectors per nonzero against the loop's fixed cost). */
+#define ZS_MIN_N 32
+/* op(A) denser than this goes to the dense kernel. */
+#define ZS_MAX_DENSITY 0.75
+
+static int g_zs_enabled = 1;
+static long long g_zs_taken; /* products this path took: tests check that it ran */
+
+void annc_set_zero_skip(int on) { g_zs_enabled = on != 0; }
+int annc_zero_skip(void) { return g_zs_enabled; }
+long long annc_zero_skip_taken(void) {
+#if defined(__GNUC__) || defined(__clang__)
+    return __atomic_load_n(&g_zs_taken, __ATOMIC_RELAXED);
+#else
+    return g_zs_taken;
+#endif
+}
+
+static void count_taken(void) {
+#if defined(__GNUC__) || defined(__clang__)
+    __atomic_fetch_add(&g_zs_taken, 1, __ATOMIC_RELAXED);
+#else
+    g_zs_taken++; /* approximate under threads: only tests read it */
+#endif
+}
+
+static const annc_zs_kernels *zs_kernels(void) {
+    static annc_zs_kernels t;
+    static int ready;
+    if (!ready) {
+        annc_zs_kernels k;
+        memset(&k, 0, sizeof k);
+#ifdef ANNC_HAVE_AVX2_KERNELS
+        if (annc_kernels_get()->isa == ANNC_ISA_AVX2) annc_zeroskip_avx2(&k);
+#endif
+        t = k;
+        ready = 1;
+    }
+    return t.rows ? &t : NULL;
+}
+
+typedef struct {
+    const annc_zs_kernels *K;
+    int transa;
+    ptrdiff_t n, k, kc;
+    const float *a, *b;
+    ptrdiff_t lda, ldb;
+    float *c;
+    ptrdiff_t ldc;
+    int beta_one;
+} zs_problem;
+
+/* K steps per mask word */
+static ptrdiff_t word_bits(const zs_problem *z) { return z->transa ? 32 : 64; }
+
+/* Masks of C's rows [r0, r0 + m) over K steps [p0, p0 + kb); returns the nonzeros. */
+static ptrdiff_t group_masks(const zs_problem *z, void *mask, ptrdiff_t r0, ptrdiff_t m,
+                             ptrdiff_t p0, ptrdiff_t kb) {
+    const ptrdiff_t words = (kb + word_bits(z) - 1) / word_bits(z);
+    if (z->transa)
+        return z->K->mask_cols((uint32_t *)mask, words, z->a + p0 * z->lda + r0, z->lda, m, kb);
+    return z->K->mask_rows((uint64_t *)mask, words, z->a + r0 * z->lda + p0, z->lda, m, kb);
+}
+
+/* C's rows [r0, r0 + m) over the K block [p0, p0 + kb), its masks made. */
+static void group_block(const zs_problem *z, const void *mask, ptrdiff_t r0, ptrdiff_t m,
+                        ptrdiff_t p0, ptrdiff_t kb, int starts_c) {
+    const ptrdiff_t words = (kb + word_bits(z) - 1) / word_bits(z);
+    const float *b = z->b + p0 * z->ldb;
+    float *c = z->c + r0 * z->ldc;
+    /* a block that starts C goes word by word (B's rows of one word stay in L1); one that adds
+     * onto C keeps its sum apart from C's value until the end, so it runs whole */
+    const ptrdiff_t step = starts_c ? 1 : words;
+    for (ptrdiff_t w = 0; w < words; w += step) {
+        const int mode = !starts_c ? ANNC_ZS_ADD : w == 0 ? ANNC_ZS_STORE : ANNC_ZS_CONTINUE;
+        if (z->transa)
+            z->K->cols(m, z->n, (const uint32_t *)mask, words, w, w + step,
+                       z->a + p0 * z->lda + r0, z->lda, b, z->ldb, kb, c, z->ldc, mode);
+        else
+            z->K->rows(m, z->n, (const uint64_t *)mask, words, w, w + step,
+                       z->a + r0 * z->lda + p0, z->lda, b, z->ldb, kb, c, z->ldc, mode);
+    }
+}
+
+/* B rows padded to whole vectors (ldb = n rounded up to 8, 32-byte aligned): a 100-float row
+ * otherwise starts 16 bytes into a line every other row, and its loads that cross lines cost
+ * 13% of a 10k-row prediction. */
+static ptrdiff_t padded_ld(ptrdiff_t n) { return (n + 7) / 8 * 8; }
+
+/* Whether B is finite, with B then read from the caller's cache as padded rows when there is
+ * one: copied there on the first product (its tag says the copy is of a finite B; the caller
+ * clears the tag when B may change, and the dense driver's own tags never match it). */
+static int finite_b(zs_problem *z, annc_pack_cache *c) {
+    const ptrdiff_t ldp = padded_ld(z->n);
+    const int usable = c && c->buf && (size_t)(z->k * ldp) <= c->floats &&
+                       ((uintptr_t)c->buf & 31u) == 0;
+    if (usable && c->src == z->b && c->rs == z->ldb && c->cs == -1 && c->rows == z->k &&
+        c->kc == z->n) {
+        z->b = c->buf;
+        z->ldb = ldp;
+        return 1;
+    }
+    if (!z->K->finite(z->b, z->ldb, z->k, z->n)) return 0;
+    if (!usable) return 1;
+    for (ptrdiff_t p = 0; p < z->k; p++) {
+        memcpy(c->buf + p * ldp, z->b + p * z->ldb, sizeof(float) * (size_t)z->n);
+        memset(c->buf + p * ldp + z->n, 0, sizeof(float) * (size_t)(ldp - z->n));
+    }
+    c->src = z->b;
+    c->rs = z->ldb;
+    c->cs = -1; /* this file's layout */
+    c->rows = z->k;
+    c->kc = z->n;
+    c->MR = 0;
+    z->b = c->buf;
+    z->ldb = ldp;
+    return 1;
+}
+
+int annc_zs_product(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
+                    ptrdiff_t lda, const float *b, ptrdiff_t ldb, int beta_one, float *c,
+                    ptrdiff_t ldc, ptrdiff_t kc, annc_pack_cache *cache,
+                    void (*done)(void *, ptrdiff_t, ptrdiff_t), void *ctx) {
+    const annc_zs_kernels *K = g_zs_enabled ? zs_kernels() : NULL;
+    if (!K || n < ZS_MIN_N || m < 1 || k < 1 || kc < 1) return 0;
+    kc = ANNC_MIN(kc, k);
+    if (kc > ZS_KC_MAX) return 0;
+    zs_problem z = {K, transa, n, k, kc, a, b, lda, ldb, c, ldc, beta_one};
+    /* room for a group's masks of one K block: 64-bit words (row form) or 32-bit ones */
+    uint64_t mask[ZS_GROUP * (ZS_KC_MAX / 64)];
+
+    /* the first group's first block decides; its masks are then used as they are */
+    const ptrdiff_t m0 = ANNC_MIN((ptrdiff_t)ZS_GROUP, m);
+    const ptrdiff_t nnz = group_masks(&z, mask, 0, m0, 0, kc);
+    if ((double)nnz > ZS_MAX_DENSITY * (double)m0 * (double)kc) return 0;
+    if (!finite_b(&z, cache)) return 0;
+    count_taken();
+
+    for (ptrdiff_t r0 = 0; r0 < m; r0 += ZS_GROUP) {
+        const ptrdiff_t gm = ANNC_MIN((ptrdiff_t)ZS_GROUP, m - r0);
+        for (ptrdiff_t p0 = 0; p0 < k; p0 += kc) {
+            const ptrdiff_t kb = ANNC_MIN(kc, k - p0);
+            if (r0 > 0 || p0 > 0) group_masks(&z, mask, r0, gm, p0, kb);
+            group_block(&z, mask, r0, gm, p0, kb, p0 == 0 && !beta_one);
+        }
+        if (done) done(ctx, r0, r0 + gm);
+    }
+    return 1;
+}

@@ -1,0 +1,305 @@
+/* AVX2+FMA kernels of the zero-skipping product (zeroskip.c): C rows formed as sums of B rows
+ * weighted by the nonzero entries of a row of op(A), found through bit masks.
+ *
+ * A row of C is at most 13 vectors (104 floats) wide per strip, all in registers: per
+ * nonzero a(i, p) one broadcast and one FMA per vector with row p of B as its memory operand.
+ * Each element's recipe is the dense kernel's (gemm_avx2.c) minus the terms whose a is zero:
+ * acc = 0; acc = fma(a_p, b_p, acc) over the set bits p in order; then c = acc, or
+ * c = c + acc (= fma(1, c, acc)). With B finite, a skipped term fma(0, b, acc) would have
+ * returned acc unchanged, so C comes out bit for bit as the dense kernel's. */
+#include <immintrin.h>
+
+#include "annc.h"
+#include "internal.h"
+#include "avx2_lanes.h"
+
+#define ZS_MAXV 13
+
+static inline __m256 load_lanes(const float *p, int part, __m256i tmask) {
+    return part ? _mm256_maskload_ps(p, tmask) : _mm256_loadu_ps(p);
+}
+
+/* The first 1..3 floats of x at p, with plain stores. */
+static inline void store_upto3(float *p, __m128 x, int n) {
+    if (n & 2) {
+        _mm_storel_pi((__m64 *)p, x);
+        if (n & 1) _mm_store_ss(p + 2, _mm_movehl_ps(x, x));
+    } else if (n & 1) {
+        _mm_store_ss(p, x);
+    }
+}
+
+/* A row's last vector: its first n (1..7) lanes with plain stores (a masked store costs a
+ * dozen cycles on AMD cores, once per row of C). */
+static inline void store_first(float *p, __m256 v, int n) {
+    const __m128 lo = _mm256_castps256_ps128(v);
+    if (n >= 4) {
+        _mm_storeu_ps(p, lo);
+        store_upto3(p + 4, _mm256_extractf128_ps(v, 1), n - 4);
+    } else {
+        store_upto3(p, lo, n);
+    }
+}
+
+
+/* nonzero (or NaN) lanes of v as bits */
+static inline unsigned nonzero_bits(__m256 v) {
+    return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NEQ_UQ));
+}
+
+/* ---------------------------------------------------------------- masks */
+
+static ptrdiff_t zs_mask_rows_avx2(uint64_t *mask, ptrdiff_t words, const float *a, ptrdiff_t lda,
+                                   ptrdiff_t m, ptrdiff_t k) {
+    ptrdiff_t nnz = 0;
+    for (ptrdiff_t i = 0; i < m; i++) {
+        const float *ai = a + i * lda;
+        for (ptrdiff_t w = 0; w < words; w++) {
+            const ptrdiff_t p0 = 64 * w, np = ANNC_MIN((ptrdiff_t)64, k - p0);
+            uint64_t bits = 0;
+            ptrdiff_t q = 0;
+            for (; q + 8 <= np; q += 8)
+                bits |= (uint64_t)nonzero_bits(_mm256_loadu_ps(ai + p0 + q)) << q;
+            if (q < np)
+                bits |= (uint64_t)nonzero_bits(
+                            _mm256_maskload_ps(ai + p0 + q, annc_first_lanes(np - q)))
+                        << q;
+            mask[i * words + w] = bits;
+            nnz += __builtin_popcountll(bits);
+        }
+    }
+    return nnz;
+}
+
+/* Row i of C reads column i of A (k x m, lda): word g of row i holds A's rows [32g, 32g + 32)
+ * where column i is nonzero, built eight columns at a time. */
+static ptrdiff_t zs_mask_cols_avx2(uint32_t *mask, ptrdiff_t words, const float *a, ptrdiff_t lda,
+                                   ptrdiff_t m, ptrdiff_t k) {
+    ptrdiff_t nnz = 0;
+    for (ptrdiff_t i0 = 0; i0 < m; i0 += 8) {
+        const ptrdiff_t ni = ANNC_MIN((ptrdiff_t)8, m - i0);
+        const __m256i lanes = annc_first_lanes(ni);
+        for (ptrdiff_t g = 0; g < words; g++) {
+            __m256i bits = _mm256_setzero_si256(), bit = _mm256_set1_epi32(1);
+            const ptrdiff_t p1 = ANNC_MIN(k, 32 * g + 32);
+            for (ptrdiff_t p = 32 * g; p < p1; p++) {
+                const __m256 v = ni == 8 ? _mm256_loadu_ps(a + p * lda + i0)
+                                         : _mm256_maskload_ps(a + p * lda + i0, lanes);
+                const __m256i nz = _mm256_castps_si256(
+                    _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NEQ_UQ));
+                bits = _mm256_or_si256(bits, _mm256_and_si256(nz, bit));
+                bit = _mm256_slli_epi32(bit, 1);
+            }
+            uint32_t t[8];
+            _mm256_storeu_si256((__m256i *)t, bits);
+            for (ptrdiff_t q = 0; q < ni; q++) {
+                mask[(i0 + q) * words + g] = t[q];
+                nnz += __builtin_popcount(t[q]);
+            }
+        }
+    }
+    return nnz;
+}
+
+/* ---------------------------------------------------------------- strips */
+
+/* A row's accumulators are thirteen named variables, not an array: GCC kept an array in
+ * memory once the loop grew a second exit, storing all thirteen every nonzero. Vector j
+ * exists when j < nv + part; the constant tests vanish in each specialisation. */
+#define ZS_EACH(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12)
+#define ZS_DECL(j) __m256 acc##j = _mm256_setzero_ps();
+#define ZS_INIT(j)                                                                         \
+    if (j < nv + part && mode == ANNC_ZS_CONTINUE)                                         \
+        acc##j = load_lanes(ci + 8 * j, part && j == nv, tmask);
+/* acc += x * B's row at br. With part, the last vector reads a whole vector past the strip's
+ * end (lanes never stored), masked only for the view's last row of B, whose next floats may
+ * not exist (masked loads cost a third more per nonzero). */
+#define ZS_FMA(j, masked)                                                                  \
+    if (j < nv)                                                                            \
+        acc##j = _mm256_fmadd_ps(x, _mm256_loadu_ps(br + 8 * j), acc##j);                  \
+    else if (j == nv && part)                                                              \
+        acc##j = _mm256_fmadd_ps(x, (masked) ? _mm256_maskload_ps(br + 8 * j, tmask)       \
+                                             : _mm256_loadu_ps(br + 8 * j),                \
+                                 acc##j);
+#define ZS_FMA_FULL(j) ZS_FMA(j, 0)
+#define ZS_FMA_MASKED(j) ZS_FMA(j, 1)
+#define ZS_FINISH(j)                                                                       \
+    if (j < nv + part) {                                                                   \
+        __m256 v = acc##j;                                                                 \
+        if (mode == ANNC_ZS_ADD)                                                           \
+            v = _mm256_add_ps(load_lanes(ci + 8 * j, part && j == nv, tmask), v);          \
+        if (part && j == nv)                                                               \
+            store_first(ci + 8 * j, v, nlast);                                             \
+        else                                                                               \
+            _mm256_storeu_ps(ci + 8 * j, v);                                               \
+    }
+/* The set bits of one mask word in order: B's rows bw + p * ldb weighted by ap[p * as]. Bit
+ * `last` (-1: none in this word) is the view's last row of B, taken last (it is the highest
+ * bit) with masked loads. */
+#define ZS_ADD_WORD(word, last, ap, as, bw)                                                \
+    do {                                                                                   \
+        uint64_t bits = (word), tail = 0;                                                  \
+        if (part && (last) >= 0) {                                                         \
+            tail = bits & ((uint64_t)1 << (last));                                         \
+            bits &= ~tail;                                                                 \
+        }                                                                                  \
+        while (bits) {                                                                     \
+            const ptrdiff_t p = __builtin_ctzll(bits);                                     \
+            bits &= bits - 1;                                                              \
+            const __m256 x = _mm256_broadcast_ss((ap) + p * (as));                         \
+            const float *br = (bw) + p * ldb;                                              \
+            ZS_EACH(ZS_FMA_FULL)                                                           \
+        }                                                                                  \
+        if (tail) {                                                                        \
+            const __m256 x = _mm256_broadcast_ss((ap) + (last) * (as));                    \
+            const float *br = (bw) + (last) * ldb;                                         \
+            ZS_EACH(ZS_FMA_MASKED)                                                         \
+        }                                                                                  \
+    } while (0)
+
+/* Rows [0, m) of a strip of C: the set bits of words [w0, w1) of each row's mask; B's rows
+ * [0, kb) may be read. nlast: the floats of the partial last vector. */
+ANNC_INLINE void rows_strip(const int nv, const int part, __m256i tmask, int nlast, ptrdiff_t m,
+                            const uint64_t *mask, ptrdiff_t words, ptrdiff_t w0, ptrdiff_t w1,
+                            const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                            ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode) {
+    for (ptrdiff_t i = 0; i < m; i++) {
+        float *ci = c + i * ldc;
+        ZS_EACH(ZS_DECL)
+        ZS_EACH(ZS_INIT)
+        const float *ai = a + i * lda;
+        for (ptrdiff_t w = w0; w < w1; w++) {
+            const ptrdiff_t p0 = 64 * w;
+            const int last = kb - p0 <= 64 ? (int)(kb - 1 - p0) : -1;
+            ZS_ADD_WORD(mask[i * words + w], last, ai + p0, 1, b + p0 * ldb);
+        }
+        ZS_EACH(ZS_FINISH)
+    }
+}
+
+/* Rows [0, m) of a strip of C^T-shaped products: row i sums B's rows p where column i of A
+ * (kb x m) is nonzero. */
+ANNC_INLINE void cols_strip(const int nv, const int part, __m256i tmask, int nlast, ptrdiff_t m,
+                            const uint32_t *mask, ptrdiff_t words, ptrdiff_t w0, ptrdiff_t w1,
+                            const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                            ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode) {
+    for (ptrdiff_t i = 0; i < m; i++) {
+        float *ci = c + i * ldc;
+        ZS_EACH(ZS_DECL)
+        ZS_EACH(ZS_INIT)
+        for (ptrdiff_t g = w0; g < w1; g++) {
+            const ptrdiff_t p0 = 32 * g;
+            const int last = kb - p0 <= 32 ? (int)(kb - 1 - p0) : -1;
+            ZS_ADD_WORD(mask[i * words + g], last, a + p0 * lda + i, lda, b + p0 * ldb);
+        }
+        ZS_EACH(ZS_FINISH)
+    }
+}
+
+/* One out-of-line copy per strip width (1..13 vectors, the last full or partial), so each
+ * keeps its accumulators in registers. */
+typedef void (*rows_fn)(__m256i, int, ptrdiff_t, const uint64_t *, ptrdiff_t, ptrdiff_t, ptrdiff_t,
+                        const float *, ptrdiff_t, const float *, ptrdiff_t, ptrdiff_t, float *,
+                        ptrdiff_t, int);
+typedef void (*cols_fn)(__m256i, int, ptrdiff_t, const uint32_t *, ptrdiff_t, ptrdiff_t, ptrdiff_t,
+                        const float *, ptrdiff_t, const float *, ptrdiff_t, ptrdiff_t, float *,
+                        ptrdiff_t, int);
+
+#define ZS_WIDTH(NV, PART)                                                                 \
+    static ANNC_NOINLINE void rows_##NV##_##PART(                                          \
+        __m256i t, int nl, ptrdiff_t m, const uint64_t *mk, ptrdiff_t words, ptrdiff_t w0,         \
+        ptrdiff_t w1, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,        \
+        ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode) {                                 \
+        rows_strip(NV, PART, t, nl, m, mk, words, w0, w1, a, lda, b, ldb, kb, c, ldc, mode);   \
+    }                                                                                      \
+    static ANNC_NOINLINE void cols_##NV##_##PART(                                          \
+        __m256i t, int nl, ptrdiff_t m, const uint32_t *mk, ptrdiff_t words, ptrdiff_t w0,         \
+        ptrdiff_t w1, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,        \
+        ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode) {                                 \
+        cols_strip(NV, PART, t, nl, m, mk, words, w0, w1, a, lda, b, ldb, kb, c, ldc, mode);   \
+    }
+ZS_WIDTH(0, 1)
+ZS_WIDTH(1, 0) ZS_WIDTH(1, 1) ZS_WIDTH(2, 0) ZS_WIDTH(2, 1) ZS_WIDTH(3, 0) ZS_WIDTH(3, 1)
+ZS_WIDTH(4, 0) ZS_WIDTH(4, 1) ZS_WIDTH(5, 0) ZS_WIDTH(5, 1) ZS_WIDTH(6, 0) ZS_WIDTH(6, 1)
+ZS_WIDTH(7, 0) ZS_WIDTH(7, 1) ZS_WIDTH(8, 0) ZS_WIDTH(8, 1) ZS_WIDTH(9, 0) ZS_WIDTH(9, 1)
+ZS_WIDTH(10, 0) ZS_WIDTH(10, 1) ZS_WIDTH(11, 0) ZS_WIDTH(11, 1) ZS_WIDTH(12, 0)
+ZS_WIDTH(12, 1) ZS_WIDTH(13, 0)
+
+/* indexed by the strip's width in floats rounded up to vectors (1..13) and whether the last
+ * vector is partial */
+static const rows_fn rows_by_width[ZS_MAXV + 1][2] = {
+    {NULL, NULL},           {rows_1_0, rows_0_1},   {rows_2_0, rows_1_1},
+    {rows_3_0, rows_2_1},   {rows_4_0, rows_3_1},   {rows_5_0, rows_4_1},
+    {rows_6_0, rows_5_1},   {rows_7_0, rows_6_1},   {rows_8_0, rows_7_1},
+    {rows_9_0, rows_8_1},   {rows_10_0, rows_9_1},  {rows_11_0, rows_10_1},
+    {rows_12_0, rows_11_1}, {rows_13_0, rows_12_1}};
+static const cols_fn cols_by_width[ZS_MAXV + 1][2] = {
+    {NULL, NULL},           {cols_1_0, cols_0_1},   {cols_2_0, cols_1_1},
+    {cols_3_0, cols_2_1},   {cols_4_0, cols_3_1},   {cols_5_0, cols_4_1},
+    {cols_6_0, cols_5_1},   {cols_7_0, cols_6_1},   {cols_8_0, cols_7_1},
+    {cols_9_0, cols_8_1},   {cols_10_0, cols_9_1},  {cols_11_0, cols_10_1},
+    {cols_12_0, cols_11_1}, {cols_13_0, cols_12_1}};
+
+/* C's n columns in strips of at most 13 vectors, as even as whole vectors allow. */
+static ptrdiff_t strip_width(ptrdiff_t n) {
+    const ptrdiff_t strips = (n + 8 * ZS_MAXV - 1) / (8 * ZS_MAXV);
+    return ((n + strips - 1) / strips + 7) / 8 * 8;
+}
+
+static void zs_rows_avx2(ptrdiff_t m, ptrdiff_t n, const uint64_t *mask, ptrdiff_t words,
+                         ptrdiff_t w0, ptrdiff_t w1, const float *a, ptrdiff_t lda, const float *b,
+                         ptrdiff_t ldb, ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode) {
+    const ptrdiff_t sw = strip_width(n);
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += sw) {
+        const ptrdiff_t nj = ANNC_MIN(sw, n - j0);
+        const int part = (nj & 7) != 0;
+        rows_by_width[(nj + 7) / 8][part](annc_first_lanes(nj & 7), (int)(nj & 7), m, mask, words, w0, w1, a,
+                                          lda, b + j0, ldb, kb, c + j0, ldc, mode);
+    }
+}
+
+static void zs_cols_avx2(ptrdiff_t m, ptrdiff_t n, const uint32_t *mask, ptrdiff_t words,
+                         ptrdiff_t w0, ptrdiff_t w1, const float *a, ptrdiff_t lda, const float *b,
+                         ptrdiff_t ldb, ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode) {
+    const ptrdiff_t sw = strip_width(n);
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += sw) {
+        const ptrdiff_t nj = ANNC_MIN(sw, n - j0);
+        const int part = (nj & 7) != 0;
+        cols_by_width[(nj + 7) / 8][part](annc_first_lanes(nj & 7), (int)(nj & 7), m, mask, words, w0, w1, a, lda,
+                                          b + j0, ldb, kb, c + j0, ldc, mode);
+    }
+}
+
+/* 1 when rows [0, k) x [0, n) of B hold no inf or NaN: x * 0 is 0 for finite x, NaN
+ * otherwise, so four running sums of it stay 0 exactly when all are finite. */
+static int zs_finite_avx2(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n) {
+    if (ldb == n) { /* one run */
+        n *= k;
+        k = 1;
+    }
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+    for (ptrdiff_t p = 0; p < k; p++) {
+        const float *bp = b + p * ldb;
+        ptrdiff_t j = 0;
+        for (; j + 32 <= n; j += 32) {
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(bp + j), zero, s0);
+            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(bp + j + 8), zero, s1);
+            s2 = _mm256_fmadd_ps(_mm256_loadu_ps(bp + j + 16), zero, s2);
+            s3 = _mm256_fmadd_ps(_mm256_loadu_ps(bp + j + 24), zero, s3);
+        }
+        for (; j + 8 <= n; j += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(bp + j), zero, s0);
+        if (j < n)
+            s1 = _mm256_fmadd_ps(_mm256_maskload_ps(bp + j, annc_first_lanes(n - j)), zero, s1);
+    }
+    const __m256 s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+    return _mm256_movemask_ps(_mm256_cmp_ps(s, s, _CMP_UNORD_Q)) == 0;
+}
+
+void annc_zeroskip_avx2(annc_zs_kernels *t) {
+    t->mask_rows = zs_mask_rows_avx2;
+    t->mask_cols = zs_mask_cols_avx2;
+    t->rows = zs_rows_avx2;
+    t->cols = zs_cols_avx2;
+    t->finite = zs_finite_avx2;
+}

@@ -1,0 +1,238 @@
+"""The zero-skipping product (csrc/zeroskip.c): a mostly-zero left operand's zeros are skipped,
+and every element of the result is bit for bit what the dense kernel computes. Each test runs
+the same work with the path switched off and on, checks the path really ran (its counter), and
+compares the bits; the float64 reference checks both."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import annc as keras
+from annc import _core, config
+
+needs_kernel = pytest.mark.skipif(_core.isa_name() != "avx2-fma",
+                                  reason="the zero-skipping kernels are AVX2+FMA")
+
+
+@pytest.fixture(autouse=True)
+def _restore():
+    threads = config.get_num_threads()
+    yield
+    _core.set_zero_skip(True)
+    config.set_num_threads(threads)
+
+
+def sparse(rng, shape, density, signed_zeros=False):
+    a = rng.standard_normal(shape).astype(np.float32)
+    a[rng.random(shape) >= density] = 0.0
+    if signed_zeros:
+        a[(a == 0) & (rng.random(shape) < 0.5)] = -0.0
+    return a
+
+
+def both_ways(run):
+    """run() with the path off, then on: (dense result, zero-skipping result, products the path
+    took)."""
+    _core.set_zero_skip(False)
+    dense = run()
+    _core.set_zero_skip(True)
+    before = _core.zero_skip_taken()
+    skipping = run()
+    return dense, skipping, _core.zero_skip_taken() - before
+
+
+def assert_same_bits(x, y):
+    np.testing.assert_array_equal(np.asarray(x).view(np.int32), np.asarray(y).view(np.int32))
+
+
+# m: 1, primes, a group and a bit; n: the narrowest taken, strips of 13 vectors and a bit,
+# partial last vectors; k: one mask word or several, partial words, K blocks (1100 > 800;
+# 784 with both sides > 128 is cut into blocks of 264)
+SHAPES = [(1, 32, 1), (7, 33, 13), (32, 100, 80), (65, 104, 64), (129, 105, 129),
+          (300, 257, 784), (31, 211, 1100), (2, 40, 65)]
+
+
+@needs_kernel
+@pytest.mark.parametrize("m,n,k", SHAPES)
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_bits_equal_the_dense_kernel(m, n, k, ta, beta):
+    rng = np.random.default_rng(m * 7919 + n * 31 + k + ta)
+    a = sparse(rng, (k, m) if ta else (m, k), 0.35, signed_zeros=True)
+    a.flat[0] = 0.0  # the 1 x 1 case: sparse enough to take
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    c0 = rng.standard_normal((m, n)).astype(np.float32)
+
+    def run():
+        c = c0.copy()
+        _core.sgemm(a, b, c, ta, False, 1.0, beta, 1)
+        return c
+
+    dense, skipping, taken = both_ways(run)
+    assert taken == 1
+    assert_same_bits(skipping, dense)
+    ref = (a.T if ta else a).astype(np.float64) @ b + beta * c0
+    mag = np.abs(a.T if ta else a).astype(np.float64) @ np.abs(b) + np.abs(c0)
+    assert (np.abs(skipping - ref) <= 4 * k * np.finfo(np.float32).eps * mag + 1e-30).all()
+
+
+@needs_kernel
+@pytest.mark.parametrize("act", [0, 1, 2])  # linear, relu, sigmoid
+def test_bias_and_activation_after_the_rows(act):
+    rng = np.random.default_rng(act)
+    a = sparse(rng, (300, 784), 0.5)
+    b = rng.standard_normal((784, 100)).astype(np.float32)
+    bias = rng.standard_normal(100).astype(np.float32)
+
+    def run():
+        c = np.empty((300, 100), np.float32)
+        _core.sgemm(a, b, c, False, False, 1.0, 0.0, 1, bias=bias, act=act)
+        return c
+
+    dense, skipping, taken = both_ways(run)
+    assert taken == 1
+    assert_same_bits(skipping, dense)
+
+
+@needs_kernel
+def test_all_zero_rows_and_operands():
+    rng = np.random.default_rng(5)
+    b = rng.standard_normal((64, 48)).astype(np.float32)
+    a = sparse(rng, (20, 64), 0.3)
+    a[3] = 0.0
+    a[7] = -0.0
+
+    def run():
+        c = np.full((20, 48), np.nan, np.float32)
+        _core.sgemm(a, b, c, False, False, 1.0, 0.0, 1)
+        return c
+
+    dense, skipping, taken = both_ways(run)
+    assert taken == 1
+    assert_same_bits(skipping, dense)
+    assert_same_bits(skipping[3], np.zeros(48, np.float32))  # +0, not -0
+    zeros = np.zeros((20, 64), np.float32)
+    c = np.full((20, 48), np.nan, np.float32)
+    _core.sgemm(zeros, b, c, False, False, 1.0, 0.0, 1)
+    assert_same_bits(c, np.zeros((20, 48), np.float32))
+
+
+@needs_kernel
+def test_nan_and_inf_in_a_propagate_as_dense():
+    rng = np.random.default_rng(6)
+    a = sparse(rng, (40, 90), 0.3)
+    a[2, 5] = np.nan
+    a[9, 60] = np.inf
+    b = rng.standard_normal((90, 64)).astype(np.float32)
+    b[60, 3] = 0.0  # inf * 0 -> NaN in row 9, column 3
+
+    def run():
+        c = np.empty((40, 64), np.float32)
+        _core.sgemm(a, b, c, False, False, 1.0, 0.0, 1)
+        return c
+
+    dense, skipping, taken = both_ways(run)
+    assert taken == 1
+    assert_same_bits(skipping, dense)
+    assert np.isnan(skipping[2]).all() and np.isnan(skipping[9, 3])
+
+
+@needs_kernel
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("k,n,at", [(80, 100, (41, 17)), (7, 45, (6, 44)), (9, 40, (8, 33))])
+def test_a_non_finite_b_goes_to_the_dense_kernel(bad, ta, k, n, at):
+    # a skipped 0 * inf would have been NaN: the whole product must stay dense (the last two
+    # put it in the partial vectors after the finiteness scan's runs of 32)
+    rng = np.random.default_rng(7)
+    a = sparse(rng, (k, 32) if ta else (32, k), 0.3)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    b[at] = bad
+
+    def run():
+        c = np.empty((32, n), np.float32)
+        _core.sgemm(a, b, c, ta, False, 1.0, 0.0, 1)
+        return c
+
+    dense, skipping, taken = both_ways(run)
+    assert taken == 0
+    assert_same_bits(skipping, dense)
+    assert np.isnan(skipping[:, at[1]]).sum() >= 1
+
+
+@needs_kernel
+def test_declined_when_dense_or_narrow():
+    rng = np.random.default_rng(8)
+    b = rng.standard_normal((100, 64)).astype(np.float32)
+    c = np.empty((50, 64), np.float32)
+    before = _core.zero_skip_taken()
+    _core.sgemm(sparse(rng, (50, 100), 0.9), b, c, False, False, 1.0, 0.0, 1)  # too dense
+    _core.sgemm(sparse(rng, (50, 100), 0.3), b[:, :31].copy(), c[:, :31].copy(), False, False,
+                1.0, 0.0, 1)  # too narrow
+    _core.sgemm(sparse(rng, (50, 100), 0.3), b, c, False, False, 0.5, 0.0, 1)  # alpha
+    _core.sgemm(sparse(rng, (50, 100), 0.3), b, c, False, False, 1.0, 0.5, 1)  # beta
+    assert _core.zero_skip_taken() == before
+    _core.sgemm(sparse(rng, (50, 100), 0.3), b, c, False, False, 1.0, 0.0, 1)
+    assert _core.zero_skip_taken() == before + 1
+
+
+def _sparse_dataset(n=1200, features=150, classes=5, seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.abs(sparse(rng, (n, features), 0.45))
+    y = (x[:, :classes] * 3 + rng.random((n, classes))).argmax(1).astype(np.int64)
+    return x, y
+
+
+def _train_sparse(threads):
+    config.set_num_threads(threads)
+    x, y = _sparse_dataset()
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.layers.Dense(100, activation="sigmoid", input_shape=(150,)),
+                              keras.layers.Dense(5, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    hist = model.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    return [w.copy() for w in model.get_weights()], hist.history, model.predict(x, verbose=0)
+
+
+@needs_kernel
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_training_and_prediction_identical(threads):
+    dense, skipping, taken = both_ways(lambda: _train_sparse(threads))
+    assert taken > 100  # forward blocks and weight gradients of every step
+    (w0, h0, p0), (w1, h1, p1) = dense, skipping
+    assert h1 == h0
+    for a, b in zip(w0, w1):
+        assert_same_bits(b, a)
+    assert_same_bits(p1, p0)
+
+
+@needs_kernel
+def test_many_chunk_prediction_keeps_one_padded_kernel_per_call():
+    # the padded copy of W is kept across a call's chunks and dropped between calls
+    config.set_num_threads(2)
+    x, _ = _sparse_dataset(n=3000)
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential([keras.layers.Dense(100, activation="relu", input_shape=(150,)),
+                              keras.layers.Dense(64, activation="relu"),
+                              keras.layers.Dense(5)])
+    model.compile(loss="mse")
+
+    original = [w.copy() for w in model.get_weights()]
+
+    def run():
+        first = model.predict(x, batch_size=3000, verbose=0)
+        w = [v.copy() for v in original]
+        w[0] *= 0.5
+        w[2][:, 0] = 0.0
+        model.set_weights(w)
+        second = model.predict(x, batch_size=3000, verbose=0)
+        model.set_weights(original)
+        return first, second
+
+    dense, skipping, taken = both_ways(run)
+    assert taken > 0
+    for a, b in zip(dense, skipping):
+        assert_same_bits(b, a)
+    assert not np.array_equal(skipping[0], skipping[1])
