@@ -469,6 +469,16 @@ int annc_sgemm_part(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t 
                         workspace);
 }
 
+int annc_sgemm_part_cached(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                           float alpha, const float *a, ptrdiff_t lda, const float *b,
+                           ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc, ptrdiff_t whole_m,
+                           ptrdiff_t whole_n, annc_pack_cache *cache, float *workspace) {
+    if (whole_m < m || whole_n < n) return ANNC_ERR_ARG;
+    return sgemm_driver(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL,
+                        ANNC_ACT_LINEAR, 0.0f, k_block(annc_kernels_get(), whole_m, whole_n, k),
+                        1, cache, workspace);
+}
+
 int annc_sgemm_kc(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                   const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,
                   float *c, ptrdiff_t ldc, const float *bias, int act, float act_param,

@@ -117,6 +117,11 @@ typedef struct {
     int MR;
 } annc_pack_cache;
 
+/* annc_sgemm_part (no epilogue) with op(B)'s packing kept in `cache`. */
+int annc_sgemm_part_cached(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                           float alpha, const float *a, ptrdiff_t lda, const float *b,
+                           ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc, ptrdiff_t whole_m,
+                           ptrdiff_t whole_n, annc_pack_cache *cache, float *workspace);
 /* annc_sgemm on one thread with op(B)'s packing kept in `cache` (may be NULL). */
 int annc_sgemm_cached(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                       const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,

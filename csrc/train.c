@@ -124,6 +124,9 @@ typedef struct {
     ptrdiff_t pf_ldx;
     const int64_t *pf_idx;
     ptrdiff_t pf_lo, pf_next, pf_end;
+    /* the step's output gradient as padded rows, which the zero-skipping weight gradients
+     * read (zeroskip.c: whole-vector loads, none across lines); cleared every step */
+    annc_pack_cache gcache;
 } worker;
 
 /* ---------------------------------------------------------------- the plan */
@@ -293,6 +296,14 @@ static float *halves_scratch(const worker *w, const annc_layer *L) {
 
 /* One training thread's workspace (also the metrics' scratch in a tail by rows, see
  * tail_sums). */
+/* Floats of a thread's copy of an output gradient as padded rows (worker.gcache). */
+static size_t gcache_floats(const annc_net *net, ptrdiff_t rows) {
+    ptrdiff_t widest = 1;
+    for (int l = 0; l < net->nlayers; l++)
+        if (net->layers[l].kind == ANNC_LAYER_DENSE) widest = ANNC_MAX(widest, net->layers[l].out);
+    return ((size_t)rows * (size_t)((widest + 7) / 8 * 8) + 15) / 16 * 16;
+}
+
 static size_t train_ws_per_thread(const annc_net *net, ptrdiff_t rows) {
     size_t need = (size_t)rows * (size_t)net->out_features;
     for (int l = 0; l < net->nlayers; l++) {
@@ -310,7 +321,7 @@ static size_t train_ws_per_thread(const annc_net *net, ptrdiff_t rows) {
                              16 + (size_t)DW_BLOCK_ROWS * (size_t)L->out;
         need = ANNC_MAX(need, block);
     }
-    return (need + 15) / 16 * 16;
+    return (need + 15) / 16 * 16 + gcache_floats(net, rows); /* gcache last */
 }
 
 size_t annc_eng_train_ws_floats(const annc_net *net, ptrdiff_t rows) {
@@ -770,8 +781,8 @@ static void kernel_gradient(worker *w, annc_layer *L, const float *in, ptrdiff_t
             prefetch_upto(w, nblocks + 3 * ((r0 - s.lo) / DW_BLOCK_ROWS + 1), 4 * nblocks);
         float *W = L->W + r0 * out;
         float *dW = w->fused ? block : L->dW + r0 * out;
-        annc_sgemm_part(1, 0, nr, out, w->rows, 1.0f, in + r0, ld_in, g, out, 0.0f, dW, out,
-                        NULL, ANNC_ACT_LINEAR, 0.0f, L->in, out, w->ws);
+        annc_sgemm_part_cached(1, 0, nr, out, w->rows, 1.0f, in + r0, ld_in, g, out, 0.0f, dW,
+                               out, L->in, out, &w->gcache, w->ws);
         next_cols_prefetch_part(w, 4);
         add_reg_grad_rows(dW, out, W, out, nr, out, L->kernel_l1, L->kernel_l2);
         if (!w->fused) continue;
@@ -1070,6 +1081,8 @@ static void run_chunk(chunk *c, int tid, int nt) {
     w.ws = net->ws + 2 * partial_floats(net, net->rows) +
            (size_t)tid * train_ws_per_thread(net, net->rows);
     w.fused = !(net->clipnorm > 0.0f || net->global_clipnorm > 0.0f);
+    w.gcache.floats = gcache_floats(net, net->rows);
+    w.gcache.buf = w.ws + train_ws_per_thread(net, net->rows) - w.gcache.floats;
     const size_t half = (size_t)net->rows * (size_t)net->in_features;
 
     ptrdiff_t rows = step_rows(c, 0);
@@ -1085,6 +1098,7 @@ static void run_chunk(chunk *c, int tid, int nt) {
         w.tail = tail_start(net, rows, nt);
         w.mine = equal_share(rows, tid, nt);
         w.x = net->xbuf + (size_t)cur * half;
+        w.gcache.src = NULL; /* the gradient buffers are rewritten */
         w.opt.learning_rate = c->lrs ? c->lrs[s] : c->opt->learning_rate;
         annc_opt_prepare(&w.opt);
         const uint64_t counter = c->counter + ((uint64_t)(c->first_step + s) << 40);
