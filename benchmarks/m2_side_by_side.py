@@ -3,8 +3,9 @@ with --program 1 its Program 1 (Dense(10, softmax) alone) — trained by annc an
 NumPy implementation (benchmarks/numpy_mlp.py) side by side in one process, epochs interleaved
 so that machine noise hits both alike. PyTorch joins when installed.
 
-Reports seconds per epoch, the ratio, test accuracy after the epochs, the fraction of the FLOP
-floor (Program 2: 19.2 GFLOP per epoch at the machine's peak), 10k-row predict throughput and
+Reports seconds per epoch, the ratio, test accuracy after the epochs (annc also with its
+zero-skipping products switched off: the dense kernels alone, same weights bit for bit), the
+fraction of the FLOP floor (Program 2: 19.2 GFLOP per epoch at the machine's peak), 10k-row predict throughput and
 one-record latency, as a Markdown table; for Program 1 also the lecture's own
 predict(test, batch_size=1).
 
@@ -16,6 +17,7 @@ environment (the script re-executes itself without them) and the BLAS NumPy ran 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -84,6 +86,18 @@ def latencies_us(fn, reps=1000, warm=50):
         fn()
         ts.append((time.perf_counter() - t) * 1e6)
     return ts
+
+
+@contextlib.contextmanager
+def zero_skip(on: bool):
+    """annc's zero-skipping products on or off (process-wide), restored after."""
+    from annc import _core
+    was = _core.zero_skip()
+    _core.set_zero_skip(on)
+    try:
+        yield
+    finally:
+        _core.set_zero_skip(was)
 
 
 def best_s(fn, reps=5):
@@ -168,15 +182,21 @@ def main(argv=None):
     else:
         np_threads = int(args.numpy_threads)
 
-    keras.utils.set_random_seed(args.seed)
-    if args.program == 2:
-        model = keras.Sequential([keras.layers.Dense(100, activation="relu", input_shape=(784,)),
+    def make_model():
+        keras.utils.set_random_seed(args.seed)
+        if args.program == 2:
+            m = keras.Sequential([keras.layers.Dense(100, activation="relu", input_shape=(784,)),
                                   keras.layers.Dense(10, activation="softmax")])
-    else:
-        model = keras.Sequential([keras.layers.Dense(10, activation="softmax",
+        else:
+            m = keras.Sequential([keras.layers.Dense(10, activation="softmax",
                                                      input_shape=(784,))])
-    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    timer = EpochTimer()
+        m.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return m
+
+    # annc twice from the same seed: as it runs, and with its zero-skipping products off (the
+    # dense kernels alone), which must end with the same weights bit for bit
+    model, model_dense = make_model(), make_model()
+    timer, timer_dense = EpochTimer(), EpochTimer()
     ref = numpy_mlp.NumpyMLP(seed=args.seed, hidden=HIDDEN[args.program])
     rng = np.random.default_rng(args.seed)
     np_times = []
@@ -184,7 +204,14 @@ def main(argv=None):
     torch_times = []
     for epoch in range(args.epochs):
         _settle()
+        # each fit shuffles from the global seed: the same shuffle for both annc models
+        keras.utils.set_random_seed(args.seed * 1000 + epoch)
         model.fit(xtr, ytr, epochs=epoch + 1, initial_epoch=epoch, verbose=0, callbacks=[timer])
+        _settle()
+        keras.utils.set_random_seed(args.seed * 1000 + epoch)
+        with zero_skip(False):
+            model_dense.fit(xtr, ytr, epochs=epoch + 1, initial_epoch=epoch, verbose=0,
+                            callbacks=[timer_dense])
         _settle()
         with numpy_threads(np_threads):
             np_times.append(_timed(lambda: ref.train_epoch(xtr, ytr, rng=rng)))
@@ -192,6 +219,8 @@ def main(argv=None):
             _settle()
             torch_times.append(_timed(torch_run[0]))
     annc_acc = model.evaluate(xte, yte, verbose=0)[1]
+    same = all(np.array_equal(a, b)
+               for a, b in zip(model.get_weights(), model_dense.get_weights()))
     np_acc = ref.accuracy(xte, yte)
 
     # inference, in rounds that alternate the libraries (each after a pause): a disturbance of
@@ -201,7 +230,7 @@ def main(argv=None):
     one = xte[:1].copy()
     lat = {"annc model(x)": [], "annc predict(verbose=0)": [], "annc predict_on_batch": [],
            "NumPy forward": []}
-    annc_p32, annc_p1, np_p32, np_p1 = [], [], [], []
+    annc_p32, annc_p1, np_p32, np_p1, annc_p1_dense = [], [], [], [], []
     for _ in range(3):
         _settle()  # OpenBLAS's workers spin for a while after NumPy's last product
         lat["annc model(x)"] += latencies_us(lambda: model(one), reps=334)
@@ -211,6 +240,9 @@ def main(argv=None):
                                                      reps=334)
         annc_p32.append(best_s(lambda: model.predict(xte, batch_size=32, verbose=0), reps=3))
         annc_p1.append(best_s(lambda: model.predict(xte, batch_size=10000, verbose=0), reps=3))
+        with zero_skip(False):
+            annc_p1_dense.append(best_s(lambda: model.predict(xte, batch_size=10000, verbose=0),
+                                        reps=3))
         for t in (1, 2):  # NumPy at its faster thread count for each measurement
             _settle()
             with numpy_threads(t):
@@ -243,8 +275,11 @@ def main(argv=None):
     print("|---|---|---|---|" + ("---|" if torch_times else ""))
     tcol = (lambda v: f" {v} |") if torch_times else (lambda v: "")
     t_ep = statistics.median(torch_times) if torch_times else 0
+    d_ep = statistics.median(timer_dense.times)
     print(f"| epoch (s) | {a_ep:.3f} | {n_ep:.3f} | {n_ep / a_ep:.2f}x |" +
           tcol(f"{t_ep:.3f}"))
+    print(f"| epoch, annc's zero-skipping off (s) | {d_ep:.3f} | {n_ep:.3f} | "
+          f"{n_ep / d_ep:.2f}x |" + tcol(""))
     print(f"| test accuracy after {args.epochs} epochs | {annc_acc:.4f} | {np_acc:.4f} | |" +
           tcol(f"{torch_run[1](xte, yte):.4f}" if torch_run else ""))
     print(f"| fraction of the FLOP floor ({floor:.3f} s) | {floor / a_ep:.0%} | "
@@ -256,12 +291,16 @@ def main(argv=None):
               f"{np_pred_b1:.4f} | {np_pred_b1 / annc_pred_b1:.1f}x |" + tcol(""))
     print(f"| predict 10k rows, one batch (s) | {annc_pred1:.4f} | {np_pred1:.4f} | "
           f"{np_pred1 / annc_pred1:.2f}x |" + tcol(""))
+    d_pred1 = min(annc_p1_dense)
+    print(f"| predict 10k rows, one batch, zero-skipping off (s) | {d_pred1:.4f} | "
+          f"{np_pred1:.4f} | {np_pred1 / d_pred1:.2f}x |" + tcol(""))
     np_lat = lat.pop("NumPy forward")
     for name, v in lat.items():
         print(f"| one-record latency, {name} vs NumPy forward (µs) | {v:.1f} | {np_lat:.1f} | "
               f"{np_lat / v:.2f}x |" + tcol(""))
     print()
-    print(f"annc epoch times: {[round(t, 3) for t in timer.times]}")
+    print(f"annc epoch times: {[round(t, 3) for t in timer.times]}; zero-skipping off: "
+          f"{[round(t, 3) for t in timer_dense.times]} (weights bit-identical: {same})")
     print(f"NumPy epoch times: {[round(t, 3) for t in np_times]}")
     print(f"10k one-batch predict per round (s): annc {[round(t, 4) for t in annc_p1]}, "
           f"NumPy (1, 2 threads) {[round(t, 4) for t in np_p1]}")

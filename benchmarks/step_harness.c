@@ -3,6 +3,9 @@
  * around it. Not a claim against a rival (see m2_side_by_side.py for those). It alternates
  * 1 thread and N threads (first argument, default 2) for `reps` rounds (default 5) over a
  * 60,000-row x, so both see the same machine noise, and prints the best and median per step.
+ * The synthetic rows are half zeros, like Fashion-MNIST's pixels (the first layer's products
+ * skip zeros: zeroskip.c); XFILE=path reads the real ones instead, 60,000 x 784 float32 in
+ * [0, 1] (e.g. numpy: (x / 255).astype(np.float32).tofile(path)).
  *
  *   cmake --build build && gcc -O2 benchmarks/step_harness.c -Icsrc build/libannc_core.a \
  *       -fopenmp -lm -o /tmp/step_harness && /tmp/step_harness 2 [reps]
@@ -16,7 +19,7 @@ static double now(){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t
 static float* F(size_t n){float*p=aligned_alloc(64,((n*4+63)/64)*64);memset(p,0,n*4);return p;}
 int main(int argc,char**argv){
   int nt=argc>1?atoi(argv[1]):2; int B=32, N=60000, IN=784, H=100, O=10;
-  float *x=F((size_t)N*IN); int32_t *y=malloc(N*4); for(size_t i=0;i<(size_t)N*IN;i++) x[i]=(float)((i*2654435761u)%1000)/1000.f; for(int i=0;i<N;i++) y[i]=i%10;
+  float *x=F((size_t)N*IN); int32_t *y=malloc(N*4); for(size_t i=0;i<(size_t)N*IN;i++) {unsigned h=(unsigned)(i*2654435761u); x[i]=(h>>7)%100<50?0.f:(float)(h%1000)/1000.f;} for(int i=0;i<N;i++) y[i]=i%10;
   size_t np_=IN*H+H+H*O+O; float *P=F(np_),*G=F(np_),*S0=F(np_);
   for(size_t i=0;i<np_;i++) P[i]=((float)((i*40503u)%2000)/1000.f-1.f)*0.05f;
   annc_layer L[2]; memset(L,0,sizeof L);
@@ -30,6 +33,7 @@ int main(int argc,char**argv){
   annc_optimizer opt; memset(&opt,0,sizeof opt); opt.kind=ANNC_OPT_RMSPROP; opt.learning_rate=1e-3f; opt.rho=0.9f; opt.epsilon=1e-7f; opt.u_product=1;
   int64_t *perm=malloc(N*8); for(int i=0;i<N;i++) perm[i]=((int64_t)i*7919)%N;
   int metrics[1]={0}; double sums[2]={0};
+  if(getenv("XFILE")){FILE*f=fopen(getenv("XFILE"),"rb"); if(!f||fread(x,4,(size_t)N*IN,f)!=(size_t)N*IN){fprintf(stderr,"cannot read %s\n",getenv("XFILE")); return 1;} fclose(f);}
   int steps=N/B; int reps=argc>2?atoi(argv[2]):5;
   /* alternate 1 thread and nt threads so that both see the same machine noise */
   double best[2]={1e9,1e9}, all[2][64];

@@ -371,11 +371,11 @@ static int sgemm_driver(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdif
         return ANNC_OK;
     }
 
-    /* a mostly-zero op(A) on one thread: its zeros skipped, same bits (zeroskip.c) */
-    if (nt == 1 && alpha == 1.0f && (beta == 0.0f || beta == 1.0f) && !transb) {
+    /* a mostly-zero op(A): its zeros skipped, same bits (zeroskip.c) */
+    if (alpha == 1.0f && (beta == 0.0f || beta == 1.0f) && !transb) {
         zs_epilogue_ctx e = {&g, n};
-        if (annc_zs_product(transa, m, n, k, a, lda, b, ldb, beta == 1.0f, c, ldc, kc, cache,
-                            has_epilogue(&g) ? zs_epilogue : NULL, &e))
+        if (annc_zs_product(transa, m, n, k, a, lda, b, ldb, beta == 1.0f, c, ldc, kc, nt,
+                            cache, has_epilogue(&g) ? zs_epilogue : NULL, &e))
             return ANNC_OK;
     }
 

@@ -187,13 +187,14 @@ void annc_zeroskip_avx2(annc_zs_kernels *t);
  * dense driver cuts it, so that C is bit for bit what annc_sgemm_kc (alpha 1, beta 0 or 1)
  * gives. Returns 0 without touching C when it declines: no zero-skipping kernel (or switched
  * off), C too narrow to gain, op(A) too dense (judged on its first rows), or B not finite
- * (a skipped 0 * inf would have been NaN). `cache` (may be NULL; the caller's annc_pack_cache
- * for B, same rules) keeps a padded copy of B across calls. After each group of C's rows
+ * (a skipped 0 * inf would have been NaN). Groups of C's rows go to `nthreads` threads (one:
+ * no OpenMP region). `cache` (may be NULL; the caller's annc_pack_cache for B, same rules;
+ * one thread only) keeps a padded copy of B across calls. After each group of C's rows
  * [r0, r1) is final, calls done(ctx, r0, r1) when given (the caller's bias and activation,
  * while in cache). */
 int annc_zs_product(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
                     ptrdiff_t lda, const float *b, ptrdiff_t ldb, int beta_one, float *c,
-                    ptrdiff_t ldc, ptrdiff_t kc, annc_pack_cache *cache,
+                    ptrdiff_t ldc, ptrdiff_t kc, int nthreads, annc_pack_cache *cache,
                     void (*done)(void *, ptrdiff_t, ptrdiff_t), void *ctx);
 
 /* Philox4x32-10 on one block (rng.c); exposed for known-answer tests. */

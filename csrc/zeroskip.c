@@ -26,6 +26,10 @@
 #include "annc.h"
 #include "internal.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 /* C's rows per group: the group's masks live on the stack, and its rows of C stay in L2. */
 #define ZS_GROUP 128
 /* Largest K block this driver takes (the dense driver's blocks are at most 800). */
@@ -150,33 +154,56 @@ static int finite_b(zs_problem *z, annc_pack_cache *c) {
     return 1;
 }
 
+/* C's rows [r0, r0 + m), every K block; `mask` holds the first block's masks already when
+ * `have` (the deciding group). */
+static void run_group(const zs_problem *z, uint64_t *mask, int have, ptrdiff_t r0, ptrdiff_t m,
+                      void (*done)(void *, ptrdiff_t, ptrdiff_t), void *ctx) {
+    for (ptrdiff_t p0 = 0; p0 < z->k; p0 += z->kc) {
+        const ptrdiff_t kb = ANNC_MIN(z->kc, z->k - p0);
+        if (!have || p0 > 0) group_masks(z, mask, r0, m, p0, kb);
+        group_block(z, mask, r0, m, p0, kb, p0 == 0 && !z->beta_one);
+    }
+    if (done) done(ctx, r0, r0 + m);
+}
+
 int annc_zs_product(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
                     ptrdiff_t lda, const float *b, ptrdiff_t ldb, int beta_one, float *c,
-                    ptrdiff_t ldc, ptrdiff_t kc, annc_pack_cache *cache,
+                    ptrdiff_t ldc, ptrdiff_t kc, int nthreads, annc_pack_cache *cache,
                     void (*done)(void *, ptrdiff_t, ptrdiff_t), void *ctx) {
     const annc_zs_kernels *K = g_zs_enabled ? zs_kernels() : NULL;
     if (!K || n < ZS_MIN_N || m < 1 || k < 1 || kc < 1) return 0;
     kc = ANNC_MIN(kc, k);
     if (kc > ZS_KC_MAX) return 0;
     zs_problem z = {K, transa, n, k, kc, a, b, lda, ldb, c, ldc, beta_one};
+    /* on several threads, groups small enough that each thread gets one (rows are
+     * independent: the grouping never shows in C) */
+    const int nt = nthreads > 1 ? nthreads : 1;
+    const ptrdiff_t group =
+        nt > 1 ? ANNC_MIN((ptrdiff_t)ZS_GROUP, ((m + nt - 1) / nt + 7) / 8 * 8) : ZS_GROUP;
     /* room for a group's masks of one K block: 64-bit words (row form) or 32-bit ones */
     uint64_t mask[ZS_GROUP * (ZS_KC_MAX / 64)];
 
     /* the first group's first block decides; its masks are then used as they are */
-    const ptrdiff_t m0 = ANNC_MIN((ptrdiff_t)ZS_GROUP, m);
+    const ptrdiff_t m0 = ANNC_MIN(group, m);
     const ptrdiff_t nnz = group_masks(&z, mask, 0, m0, 0, kc);
     if ((double)nnz > ZS_MAX_DENSITY * (double)m0 * (double)kc) return 0;
-    if (!finite_b(&z, cache)) return 0;
+    if (!finite_b(&z, nt == 1 ? cache : NULL)) return 0;
     count_taken();
 
-    for (ptrdiff_t r0 = 0; r0 < m; r0 += ZS_GROUP) {
-        const ptrdiff_t gm = ANNC_MIN((ptrdiff_t)ZS_GROUP, m - r0);
-        for (ptrdiff_t p0 = 0; p0 < k; p0 += kc) {
-            const ptrdiff_t kb = ANNC_MIN(kc, k - p0);
-            if (r0 > 0 || p0 > 0) group_masks(&z, mask, r0, gm, p0, kb);
-            group_block(&z, mask, r0, gm, p0, kb, p0 == 0 && !beta_one);
-        }
-        if (done) done(ctx, r0, r0 + gm);
+    const ptrdiff_t groups = (m + group - 1) / group;
+    if (nt == 1 || groups == 1) { /* no OpenMP region on one thread (fork-safe) */
+        for (ptrdiff_t q = 0; q < groups; q++)
+            run_group(&z, mask, q == 0, q * group, ANNC_MIN(group, m - q * group), done, ctx);
+        return 1;
     }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+    {
+        uint64_t own[ZS_GROUP * (ZS_KC_MAX / 64)];
+#pragma omp for schedule(dynamic, 1)
+        for (ptrdiff_t q = 0; q < groups; q++)
+            run_group(&z, own, 0, q * group, ANNC_MIN(group, m - q * group), done, ctx);
+    }
+#endif
     return 1;
 }

@@ -236,3 +236,39 @@ def test_many_chunk_prediction_keeps_one_padded_kernel_per_call():
     for a, b in zip(dense, skipping):
         assert_same_bits(b, a)
     assert not np.array_equal(skipping[0], skipping[1])
+
+
+@needs_kernel
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("m", [100, 1000])
+def test_rows_shared_among_threads(threads, m):
+    rng = np.random.default_rng(threads * m)
+    a = sparse(rng, (m, 784), 0.5)
+    b = rng.standard_normal((784, 100)).astype(np.float32)
+    bias = rng.standard_normal(100).astype(np.float32)
+
+    def run():
+        out = []
+        for nt in (1, threads):
+            c = np.empty((m, 100), np.float32)
+            _core.sgemm(a, b, c, False, False, 1.0, 0.0, nt, bias=bias, act=1)
+            out.append(c)
+        return out
+
+    dense, skipping, taken = both_ways(run)
+    assert taken == 2
+    for d, s in zip(dense, skipping):
+        assert_same_bits(s, d)
+
+
+@needs_kernel
+def test_evaluate_identical():
+    config.set_num_threads(2)
+    x, y = _sparse_dataset(n=2000)
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential([keras.layers.Dense(100, activation="relu", input_shape=(150,)),
+                              keras.layers.Dense(5, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    dense, skipping, taken = both_ways(lambda: model.evaluate(x, y, verbose=0))
+    assert taken > 0
+    assert skipping == dense
