@@ -191,19 +191,20 @@ int annc_zs_product(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const flo
     count_taken();
 
     const ptrdiff_t groups = (m + group - 1) / group;
-    if (nt == 1 || groups == 1) { /* no OpenMP region on one thread (fork-safe) */
-        for (ptrdiff_t q = 0; q < groups; q++)
-            run_group(&z, mask, q == 0, q * group, ANNC_MIN(group, m - q * group), done, ctx);
+#ifdef _OPENMP
+    if (nt > 1 && groups > 1) {
+#pragma omp parallel num_threads(nt)
+        {
+            uint64_t own[ZS_GROUP * (ZS_KC_MAX / 64)];
+#pragma omp for schedule(dynamic, 1)
+            for (ptrdiff_t q = 0; q < groups; q++)
+                run_group(&z, own, 0, q * group, ANNC_MIN(group, m - q * group), done, ctx);
+        }
         return 1;
     }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-    {
-        uint64_t own[ZS_GROUP * (ZS_KC_MAX / 64)];
-#pragma omp for schedule(dynamic, 1)
-        for (ptrdiff_t q = 0; q < groups; q++)
-            run_group(&z, own, 0, q * group, ANNC_MIN(group, m - q * group), done, ctx);
-    }
 #endif
+    /* one thread: no OpenMP region (a forked child never touches the thread pool) */
+    for (ptrdiff_t q = 0; q < groups; q++)
+        run_group(&z, mask, q == 0, q * group, ANNC_MIN(group, m - q * group), done, ctx);
     return 1;
 }

@@ -15,6 +15,20 @@
 
 #define ZS_MAXV 13
 
+/* Bit scans (every AVX2 CPU has POPCNT; GCC's ctz is a BSF-compatible TZCNT). */
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+static inline int ctz64(uint64_t x) {
+    unsigned long i;
+    _BitScanForward64(&i, x);
+    return (int)i;
+}
+static inline int popcount64(uint64_t x) { return (int)__popcnt64(x); }
+#else
+static inline int ctz64(uint64_t x) { return __builtin_ctzll(x); }
+static inline int popcount64(uint64_t x) { return __builtin_popcountll(x); }
+#endif
+
 static inline __m256 load_lanes(const float *p, int part, __m256i tmask) {
     return part ? _mm256_maskload_ps(p, tmask) : _mm256_loadu_ps(p);
 }
@@ -41,7 +55,6 @@ static inline void store_first(float *p, __m256 v, int n) {
     }
 }
 
-
 /* nonzero (or NaN) lanes of v as bits */
 static inline unsigned nonzero_bits(__m256 v) {
     return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NEQ_UQ));
@@ -65,7 +78,7 @@ static ptrdiff_t zs_mask_rows_avx2(uint64_t *mask, ptrdiff_t words, const float 
                             _mm256_maskload_ps(ai + p0 + q, annc_first_lanes(np - q)))
                         << q;
             mask[i * words + w] = bits;
-            nnz += __builtin_popcountll(bits);
+            nnz += popcount64(bits);
         }
     }
     return nnz;
@@ -94,7 +107,7 @@ static ptrdiff_t zs_mask_cols_avx2(uint32_t *mask, ptrdiff_t words, const float 
             _mm256_storeu_si256((__m256i *)t, bits);
             for (ptrdiff_t q = 0; q < ni; q++) {
                 mask[(i0 + q) * words + g] = t[q];
-                nnz += __builtin_popcount(t[q]);
+                nnz += popcount64(t[q]);
             }
         }
     }
@@ -144,7 +157,7 @@ static ptrdiff_t zs_mask_cols_avx2(uint32_t *mask, ptrdiff_t words, const float 
             bits &= ~tail;                                                                 \
         }                                                                                  \
         while (bits) {                                                                     \
-            const ptrdiff_t p = __builtin_ctzll(bits);                                     \
+            const ptrdiff_t p = ctz64(bits);                                               \
             bits &= bits - 1;                                                              \
             const __m256 x = _mm256_broadcast_ss((ap) + p * (as));                         \
             const float *br = (bw) + p * ldb;                                              \
@@ -251,10 +264,9 @@ static void zs_rows_avx2(ptrdiff_t m, ptrdiff_t n, const uint64_t *mask, ptrdiff
                          ptrdiff_t ldb, ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode) {
     const ptrdiff_t sw = strip_width(n);
     for (ptrdiff_t j0 = 0; j0 < n; j0 += sw) {
-        const ptrdiff_t nj = ANNC_MIN(sw, n - j0);
-        const int part = (nj & 7) != 0;
-        rows_by_width[(nj + 7) / 8][part](annc_first_lanes(nj & 7), (int)(nj & 7), m, mask, words, w0, w1, a,
-                                          lda, b + j0, ldb, kb, c + j0, ldc, mode);
+        const int nj = (int)ANNC_MIN(sw, n - j0), tail = nj & 7;
+        rows_by_width[(nj + 7) / 8][tail != 0](annc_first_lanes(tail), tail, m, mask, words, w0,
+                                               w1, a, lda, b + j0, ldb, kb, c + j0, ldc, mode);
     }
 }
 
@@ -263,10 +275,9 @@ static void zs_cols_avx2(ptrdiff_t m, ptrdiff_t n, const uint32_t *mask, ptrdiff
                          ptrdiff_t ldb, ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode) {
     const ptrdiff_t sw = strip_width(n);
     for (ptrdiff_t j0 = 0; j0 < n; j0 += sw) {
-        const ptrdiff_t nj = ANNC_MIN(sw, n - j0);
-        const int part = (nj & 7) != 0;
-        cols_by_width[(nj + 7) / 8][part](annc_first_lanes(nj & 7), (int)(nj & 7), m, mask, words, w0, w1, a, lda,
-                                          b + j0, ldb, kb, c + j0, ldc, mode);
+        const int nj = (int)ANNC_MIN(sw, n - j0), tail = nj & 7;
+        cols_by_width[(nj + 7) / 8][tail != 0](annc_first_lanes(tail), tail, m, mask, words, w0,
+                                               w1, a, lda, b + j0, ldb, kb, c + j0, ldc, mode);
     }
 }
 
