@@ -220,16 +220,16 @@ typedef void (*cols_fn)(__m256i, int, ptrdiff_t, const uint32_t *, ptrdiff_t, pt
 
 #define ZS_WIDTH(NV, PART)                                                                 \
     static ANNC_NOINLINE void rows_##NV##_##PART(                                          \
-        __m256i t, int nl, ptrdiff_t m, const uint64_t *mk, ptrdiff_t words, ptrdiff_t w0,         \
+        __m256i t, int nl, ptrdiff_t m, const uint64_t *mk, ptrdiff_t words, ptrdiff_t w0, \
         ptrdiff_t w1, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,        \
         ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode) {                                 \
-        rows_strip(NV, PART, t, nl, m, mk, words, w0, w1, a, lda, b, ldb, kb, c, ldc, mode);   \
+        rows_strip(NV, PART, t, nl, m, mk, words, w0, w1, a, lda, b, ldb, kb, c, ldc, mode); \
     }                                                                                      \
     static ANNC_NOINLINE void cols_##NV##_##PART(                                          \
-        __m256i t, int nl, ptrdiff_t m, const uint32_t *mk, ptrdiff_t words, ptrdiff_t w0,         \
+        __m256i t, int nl, ptrdiff_t m, const uint32_t *mk, ptrdiff_t words, ptrdiff_t w0, \
         ptrdiff_t w1, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,        \
         ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode) {                                 \
-        cols_strip(NV, PART, t, nl, m, mk, words, w0, w1, a, lda, b, ldb, kb, c, ldc, mode);   \
+        cols_strip(NV, PART, t, nl, m, mk, words, w0, w1, a, lda, b, ldb, kb, c, ldc, mode); \
     }
 ZS_WIDTH(0, 1)
 ZS_WIDTH(1, 0) ZS_WIDTH(1, 1) ZS_WIDTH(2, 0) ZS_WIDTH(2, 1) ZS_WIDTH(3, 0) ZS_WIDTH(3, 1)
