@@ -84,8 +84,8 @@ enum annc_trans { ANNC_NO_TRANS = 0, ANNC_TRANS = 1 };
  *   may be NULL, in which case the function allocates (and frees) its own.
  * Returns ANNC_OK or ANNC_ERR_ARG. */
 /* Products whose op(A) is mostly zeros skip them (same results bit for bit; see zeroskip.c).
- * On by default; off sends every product to the dense kernels (tests and benchmarks compare
- * the two). Process-wide. */
+ * On unless the environment says ANNC_ZERO_SKIP=0 (or off); off sends every product to the
+ * dense kernels (tests and benchmarks compare the two). Process-wide. */
 void annc_set_zero_skip(int on);
 int annc_zero_skip(void);
 /* How many products have skipped zeros so far (for tests). */

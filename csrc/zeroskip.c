@@ -21,6 +21,7 @@
  * the same accumulation, not a new sum), so the 64 rows of B in use stay in L1.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "annc.h"
@@ -40,11 +41,21 @@
 /* op(A) denser than this goes to the dense kernel. */
 #define ZS_MAX_DENSITY 0.75
 
-static int g_zs_enabled = 1;
+static int g_zs_enabled = -1; /* -1: not yet read from ANNC_ZERO_SKIP (default on) */
 static long long g_zs_taken; /* products this path took: tests check that it ran */
 
 void annc_set_zero_skip(int on) { g_zs_enabled = on != 0; }
-int annc_zero_skip(void) { return g_zs_enabled; }
+static const annc_zs_kernels *zs_kernels(void);
+
+/* The first call (the binding makes it at import, on one thread) also picks the kernels. */
+int annc_zero_skip(void) {
+    if (g_zs_enabled < 0) {
+        const char *v = getenv("ANNC_ZERO_SKIP");
+        zs_kernels();
+        g_zs_enabled = !(v && (strcmp(v, "0") == 0 || strcmp(v, "off") == 0));
+    }
+    return g_zs_enabled;
+}
 long long annc_zero_skip_taken(void) {
 #if defined(__GNUC__) || defined(__clang__)
     return __atomic_load_n(&g_zs_taken, __ATOMIC_RELAXED);
@@ -170,7 +181,7 @@ int annc_zs_product(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const flo
                     ptrdiff_t lda, const float *b, ptrdiff_t ldb, int beta_one, float *c,
                     ptrdiff_t ldc, ptrdiff_t kc, int nthreads, annc_pack_cache *cache,
                     void (*done)(void *, ptrdiff_t, ptrdiff_t), void *ctx) {
-    const annc_zs_kernels *K = g_zs_enabled ? zs_kernels() : NULL;
+    const annc_zs_kernels *K = annc_zero_skip() ? zs_kernels() : NULL;
     if (!K || n < ZS_MIN_N || m < 1 || k < 1 || kc < 1) return 0;
     kc = ANNC_MIN(kc, k);
     if (kc > ZS_KC_MAX) return 0;

@@ -4,7 +4,9 @@ the same work with the path switched off and on, checks the path really ran (its
 compares the bits; the float64 reference checks both."""
 from __future__ import annotations
 
-import itertools
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -272,3 +274,17 @@ def test_evaluate_identical():
     dense, skipping, taken = both_ways(lambda: model.evaluate(x, y, verbose=0))
     assert taken > 0
     assert skipping == dense
+
+
+@needs_kernel
+@pytest.mark.parametrize("value,on", [("0", False), ("off", False), ("1", True)])
+def test_environment_switch(value, on):
+    script = ("import numpy as np; from annc import _core\n"
+              "a = np.zeros((40, 64), np.float32); a[:, ::5] = 1\n"
+              "b = np.ones((64, 48), np.float32); c = np.empty((40, 48), np.float32)\n"
+              "_core.sgemm(a, b, c, False, False, 1.0, 0.0, 1)\n"
+              "print(_core.zero_skip(), _core.zero_skip_taken(), float(c.sum()))")
+    env = dict(os.environ, ANNC_ZERO_SKIP=value)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                         timeout=120, check=True).stdout.split()
+    assert out == [str(on), "1" if on else "0", str(40.0 * 48 * 13)]

@@ -9,6 +9,11 @@ import numpy as np
 
 include "_decl.pxi"
 
+# The C core picks its kernels and reads ANNC_ISA / ANNC_ZERO_SKIP on first use; do that here,
+# on one thread, before any product can run on several.
+annc_isa()
+annc_zero_skip()
+
 # ---------------------------------------------------------------- configuration
 
 def isa_name():
