@@ -74,6 +74,14 @@ void annc_softmax_backward(float *dx, const float *dy, const float *y, ptrdiff_t
 /* ------------------------------------------------------------------ GEMM (gemm.c) */
 enum annc_trans { ANNC_NO_TRANS = 0, ANNC_TRANS = 1 };
 
+/* Products whose op(A) is mostly zeros skip them (same results bit for bit; see zeroskip.c).
+ * On unless the environment says ANNC_ZERO_SKIP=0 (or off); off sends every product to the
+ * dense kernels (tests and benchmarks compare the two). Process-wide. */
+void annc_set_zero_skip(int on);
+int annc_zero_skip(void);
+/* How many products have skipped zeros so far (for tests). */
+long long annc_zero_skip_taken(void);
+
 /* C = act(alpha * op(A) * op(B) + beta * C + bias)
  *   op(A) is m x k, op(B) is k x n, C is m x n; A is stored m x k (lda >= k) or, transposed,
  *   k x m (lda >= m); likewise B. beta == 0 overwrites C without reading it (NaN in C does not
@@ -83,14 +91,6 @@ enum annc_trans { ANNC_NO_TRANS = 0, ANNC_TRANS = 1 };
  * workspace: at least annc_sgemm_workspace_floats(m, n, k, nthreads) floats, 64-byte aligned;
  *   may be NULL, in which case the function allocates (and frees) its own.
  * Returns ANNC_OK or ANNC_ERR_ARG. */
-/* Products whose op(A) is mostly zeros skip them (same results bit for bit; see zeroskip.c).
- * On unless the environment says ANNC_ZERO_SKIP=0 (or off); off sends every product to the
- * dense kernels (tests and benchmarks compare the two). Process-wide. */
-void annc_set_zero_skip(int on);
-int annc_zero_skip(void);
-/* How many products have skipped zeros so far (for tests). */
-long long annc_zero_skip_taken(void);
-
 int annc_sgemm(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c,
                ptrdiff_t ldc, const float *bias, int act, float act_param, int nthreads,

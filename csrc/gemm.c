@@ -15,6 +15,8 @@
  *
  * The packing routines and the micro-kernel come from the dispatch table (gemm_avx2.c,
  * gemm_generic.c); the ir loop lives in the kernel so that a short K costs no call per tile.
+ * A product whose op(A) is mostly zeros (alpha 1, beta 0 or 1, op(B) stored by rows) goes to
+ * zeroskip.c first, which gives the same bits with its zeros skipped, or declines.
  *
  * Threads: the output C is cut into a grid of rectangles, one per thread; every thread runs
  * the whole serial algorithm on its rectangle with its own packing buffers. The K loop is never

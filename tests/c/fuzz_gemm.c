@@ -1,8 +1,9 @@
 /* Sanitizer fuzz of annc_sgemm: random shapes, transposes, leading dimensions, alpha/beta,
- * bias+relu, mostly-zero A (the zero-skipping kernels), thread counts and caller/own workspace, every buffer malloc'd to its exact size
- * so AddressSanitizer sees any read or write past an edge; results against a double-precision
- * loop, and the padding columns of C must stay untouched. Built and run by
- * tests/test_ops.py::test_sanitizer_fuzz when ANNC_FUZZ=1 (both ISA paths). */
+ * bias+relu, mostly-zero A (the zero-skipping kernels), thread counts and caller/own
+ * workspace, every buffer malloc'd to its exact size so AddressSanitizer sees any read or
+ * write past an edge; results against a double-precision loop, and the padding columns of C
+ * must stay untouched. Built and run by tests/test_ops.py::test_sanitizer_fuzz when
+ * ANNC_FUZZ=1 (both ISA paths). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <math.h>
