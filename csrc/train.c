@@ -124,9 +124,12 @@ typedef struct {
     ptrdiff_t pf_ldx;
     const int64_t *pf_idx;
     ptrdiff_t pf_lo, pf_next, pf_end;
-    /* the step's output gradient as padded rows, which the zero-skipping weight gradients
-     * read (zeroskip.c: whole-vector loads, none across lines); cleared every step */
+    /* the output gradient of gcache_of as padded rows, which the zero-skipping weight
+     * gradients of its blocks read (zeroskip.c: whole-vector loads, none across lines);
+     * cleared every step and whenever another layer's gradient comes: the gradient buffers
+     * alternate, so two layers of one step can have theirs at the same address */
     annc_pack_cache gcache;
+    const annc_layer *gcache_of;
 } worker;
 
 /* ---------------------------------------------------------------- the plan */
@@ -781,6 +784,10 @@ static void kernel_gradient(worker *w, annc_layer *L, const float *in, ptrdiff_t
             prefetch_upto(w, nblocks + 3 * ((r0 - s.lo) / DW_BLOCK_ROWS + 1), 4 * nblocks);
         float *W = L->W + r0 * out;
         float *dW = w->fused ? block : L->dW + r0 * out;
+        if (w->gcache_of != L) {
+            w->gcache.src = NULL;
+            w->gcache_of = L;
+        }
         annc_sgemm_part_cached(1, 0, nr, out, w->rows, 1.0f, in + r0, ld_in, g, out, 0.0f, dW,
                                out, L->in, out, &w->gcache, w->ws);
         next_cols_prefetch_part(w, 4);

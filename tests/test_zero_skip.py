@@ -211,6 +211,30 @@ def test_training_and_prediction_identical(threads):
 
 
 @needs_kernel
+@pytest.mark.parametrize("threads", [1, 2])
+def test_equal_widths_apart_keep_their_own_gradients(threads):
+    # the gradient buffers alternate by layer: the third and the first layer's output
+    # gradients share an address within a step (same width, same rows), and the narrow layer
+    # between them does not skip zeros; each must still use its own padded copy
+    def run():
+        config.set_num_threads(threads)
+        x, y = _sparse_dataset(n=640)
+        keras.utils.set_random_seed(6)
+        model = keras.Sequential([keras.layers.Dense(400, activation="relu", input_shape=(150,)),
+                                  keras.layers.Dense(20, activation="relu"),
+                                  keras.layers.Dense(400, activation="relu"),
+                                  keras.layers.Dense(5, activation="softmax")])
+        model.compile(loss="sparse_categorical_crossentropy")
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+        return [w.copy() for w in model.get_weights()]
+
+    dense, skipping, taken = both_ways(run)
+    assert taken > 0
+    for a, b in zip(dense, skipping):
+        assert_same_bits(b, a)
+
+
+@needs_kernel
 def test_many_chunk_prediction_keeps_one_padded_kernel_per_call():
     # the padded copy of W is kept across a call's chunks and dropped between calls
     config.set_num_threads(2)
