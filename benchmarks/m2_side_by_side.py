@@ -5,9 +5,9 @@ so that machine noise hits both alike. PyTorch joins when installed.
 
 Reports seconds per epoch, the ratio, test accuracy after the epochs (annc also with its
 zero-skipping products switched off: the dense kernels alone, same weights bit for bit), the
-fraction of the FLOP floor (Program 2: 19.2 GFLOP per epoch at the machine's peak), 10k-row predict throughput and
-one-record latency, as a Markdown table; for Program 1 also the lecture's own
-predict(test, batch_size=1).
+fraction of the FLOP floor (Program 2: 19.2 GFLOP per epoch at the machine's peak), 10k-row
+predict throughput and one-record latency, as a Markdown table; for Program 1 also the
+lecture's own predict(test, batch_size=1).
 
 NumPy runs as a user's machine would: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are removed from the
 environment (the script re-executes itself without them) and the BLAS NumPy ran is reported.
