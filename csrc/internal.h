@@ -169,10 +169,12 @@ typedef struct {
     /* C rows [0, m) x [0, n) from the set bits of words [w0, w1) of each row's mask, B's row p
      * at b + p * ldb (p < kb: the kernels read whole vectors past a row's n floats, but never
      * past row kb - 1's). mode STORE: c = acc; CONTINUE: acc starts from c, c = acc; ADD:
-     * c = c + acc. */
+     * c = c + acc. With pf, row i (< pf_rows) of pf (ld lda) is asked from memory over word
+     * w0's columns while row i is formed: the next rows' inputs arrive during this work. */
     void (*rows)(ptrdiff_t m, ptrdiff_t n, const uint64_t *mask, ptrdiff_t words, ptrdiff_t w0,
                  ptrdiff_t w1, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
-                 ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode);
+                 ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode, const float *pf,
+                 ptrdiff_t pf_rows);
     void (*cols)(ptrdiff_t m, ptrdiff_t n, const uint32_t *mask, ptrdiff_t words, ptrdiff_t w0,
                  ptrdiff_t w1, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                  ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode);

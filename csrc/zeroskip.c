@@ -110,12 +110,14 @@ static ptrdiff_t group_masks(const zs_problem *z, void *mask, ptrdiff_t r0, ptrd
     return z->K->mask_rows((uint64_t *)mask, words, z->a + r0 * z->lda + p0, z->lda, m, kb);
 }
 
-/* C's rows [r0, r0 + m) over the K block [p0, p0 + kb), its masks made. */
+/* C's rows [r0, r0 + m) over the K block [p0, p0 + kb), its masks made; the next group's
+ * next_rows rows of A (row form) are asked from memory meanwhile, word by word. */
 static void group_block(const zs_problem *z, const void *mask, ptrdiff_t r0, ptrdiff_t m,
-                        ptrdiff_t p0, ptrdiff_t kb, int starts_c) {
+                        ptrdiff_t p0, ptrdiff_t kb, int starts_c, ptrdiff_t next_rows) {
     const ptrdiff_t words = (kb + word_bits(z) - 1) / word_bits(z);
     const float *b = z->b + p0 * z->ldb;
     float *c = z->c + r0 * z->ldc;
+    const float *pf = next_rows > 0 && starts_c ? z->a + (r0 + m) * z->lda + p0 : NULL;
     /* a block that starts C goes word by word (B's rows of one word stay in L1); one that adds
      * onto C keeps its sum apart from C's value until the end, so it runs whole */
     const ptrdiff_t step = starts_c ? 1 : words;
@@ -126,7 +128,8 @@ static void group_block(const zs_problem *z, const void *mask, ptrdiff_t r0, ptr
                        z->a + p0 * z->lda + r0, z->lda, b, z->ldb, kb, c, z->ldc, mode);
         else
             z->K->rows(m, z->n, (const uint64_t *)mask, words, w, w + step,
-                       z->a + r0 * z->lda + p0, z->lda, b, z->ldb, kb, c, z->ldc, mode);
+                       z->a + r0 * z->lda + p0, z->lda, b, z->ldb, kb, c, z->ldc, mode, pf,
+                       pf ? next_rows : 0);
     }
 }
 
@@ -166,13 +169,17 @@ static int finite_b(zs_problem *z, annc_pack_cache *c) {
 }
 
 /* C's rows [r0, r0 + m), every K block; `mask` holds the first block's masks already when
- * `have` (the deciding group). */
+ * `have` (the deciding group). The next group's first next_rows rows of A are asked from
+ * memory during the last K block (0: none, as on several threads, where another thread may
+ * take that group). */
 static void run_group(const zs_problem *z, uint64_t *mask, int have, ptrdiff_t r0, ptrdiff_t m,
-                      void (*done)(void *, ptrdiff_t, ptrdiff_t), void *ctx) {
+                      ptrdiff_t next_rows, void (*done)(void *, ptrdiff_t, ptrdiff_t),
+                      void *ctx) {
     for (ptrdiff_t p0 = 0; p0 < z->k; p0 += z->kc) {
         const ptrdiff_t kb = ANNC_MIN(z->kc, z->k - p0);
         if (!have || p0 > 0) group_masks(z, mask, r0, m, p0, kb);
-        group_block(z, mask, r0, m, p0, kb, p0 == 0 && !z->beta_one);
+        group_block(z, mask, r0, m, p0, kb, p0 == 0 && !z->beta_one,
+                    p0 + kb == z->k ? next_rows : 0);
     }
     if (done) done(ctx, r0, r0 + m);
 }
@@ -209,13 +216,15 @@ int annc_zs_product(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const flo
             uint64_t own[ZS_GROUP * (ZS_KC_MAX / 64)];
 #pragma omp for schedule(dynamic, 1)
             for (ptrdiff_t q = 0; q < groups; q++)
-                run_group(&z, own, 0, q * group, ANNC_MIN(group, m - q * group), done, ctx);
+                run_group(&z, own, 0, q * group, ANNC_MIN(group, m - q * group), 0, done, ctx);
         }
         return 1;
     }
 #endif
     /* one thread: no OpenMP region (a forked child never touches the thread pool) */
-    for (ptrdiff_t q = 0; q < groups; q++)
-        run_group(&z, mask, q == 0, q * group, ANNC_MIN(group, m - q * group), done, ctx);
+    for (ptrdiff_t q = 0; q < groups; q++) {
+        const ptrdiff_t r0 = q * group, next = ANNC_MAX((ptrdiff_t)0, ANNC_MIN(group, m - r0 - group));
+        run_group(&z, mask, q == 0, r0, ANNC_MIN(group, m - r0), next, done, ctx);
+    }
     return 1;
 }

@@ -175,9 +175,18 @@ static ptrdiff_t zs_mask_cols_avx2(uint32_t *mask, ptrdiff_t words, const float 
 ANNC_INLINE void rows_strip(const int nv, const int part, __m256i tmask, int nlast, ptrdiff_t m,
                             const uint64_t *mask, ptrdiff_t words, ptrdiff_t w0, ptrdiff_t w1,
                             const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
-                            ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode) {
+                            ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode, const float *pf,
+                            ptrdiff_t pf_rows) {
     for (ptrdiff_t i = 0; i < m; i++) {
         float *ci = c + i * ldc;
+        if (i < pf_rows) { /* the word's 256 bytes of the next rows' row i: five lines at most */
+            const char *q = (const char *)(pf + i * lda + 64 * w0);
+            _mm_prefetch(q, _MM_HINT_T0);
+            _mm_prefetch(q + 64, _MM_HINT_T0);
+            _mm_prefetch(q + 128, _MM_HINT_T0);
+            _mm_prefetch(q + 192, _MM_HINT_T0);
+            _mm_prefetch(q + 255, _MM_HINT_T0);
+        }
         ZS_EACH(ZS_DECL)
         ZS_EACH(ZS_INIT)
         const float *ai = a + i * lda;
@@ -213,7 +222,7 @@ ANNC_INLINE void cols_strip(const int nv, const int part, __m256i tmask, int nla
  * keeps its accumulators in registers. */
 typedef void (*rows_fn)(__m256i, int, ptrdiff_t, const uint64_t *, ptrdiff_t, ptrdiff_t, ptrdiff_t,
                         const float *, ptrdiff_t, const float *, ptrdiff_t, ptrdiff_t, float *,
-                        ptrdiff_t, int);
+                        ptrdiff_t, int, const float *, ptrdiff_t);
 typedef void (*cols_fn)(__m256i, int, ptrdiff_t, const uint32_t *, ptrdiff_t, ptrdiff_t, ptrdiff_t,
                         const float *, ptrdiff_t, const float *, ptrdiff_t, ptrdiff_t, float *,
                         ptrdiff_t, int);
@@ -222,8 +231,9 @@ typedef void (*cols_fn)(__m256i, int, ptrdiff_t, const uint32_t *, ptrdiff_t, pt
     static ANNC_NOINLINE void rows_##NV##_##PART(                                          \
         __m256i t, int nl, ptrdiff_t m, const uint64_t *mk, ptrdiff_t words, ptrdiff_t w0, \
         ptrdiff_t w1, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,        \
-        ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode) {                                 \
-        rows_strip(NV, PART, t, nl, m, mk, words, w0, w1, a, lda, b, ldb, kb, c, ldc, mode); \
+        ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode, const float *pf, ptrdiff_t pfr) { \
+        rows_strip(NV, PART, t, nl, m, mk, words, w0, w1, a, lda, b, ldb, kb, c, ldc, mode, \
+                   pf, pfr);                                                               \
     }                                                                                      \
     static ANNC_NOINLINE void cols_##NV##_##PART(                                          \
         __m256i t, int nl, ptrdiff_t m, const uint32_t *mk, ptrdiff_t words, ptrdiff_t w0, \
@@ -261,12 +271,15 @@ static ptrdiff_t strip_width(ptrdiff_t n) {
 
 static void zs_rows_avx2(ptrdiff_t m, ptrdiff_t n, const uint64_t *mask, ptrdiff_t words,
                          ptrdiff_t w0, ptrdiff_t w1, const float *a, ptrdiff_t lda, const float *b,
-                         ptrdiff_t ldb, ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode) {
+                         ptrdiff_t ldb, ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode,
+                         const float *pf, ptrdiff_t pf_rows) {
     const ptrdiff_t sw = strip_width(n);
     for (ptrdiff_t j0 = 0; j0 < n; j0 += sw) {
         const int nj = (int)ANNC_MIN(sw, n - j0), tail = nj & 7;
+        /* the next rows are asked for once, during the first strip */
         rows_by_width[(nj + 7) / 8][tail != 0](annc_first_lanes(tail), tail, m, mask, words, w0,
-                                               w1, a, lda, b + j0, ldb, kb, c + j0, ldc, mode);
+                                               w1, a, lda, b + j0, ldb, kb, c + j0, ldc, mode,
+                                               pf, j0 == 0 ? pf_rows : 0);
     }
 }
 
