@@ -62,7 +62,10 @@ static void fill_table(annc_kernels *t) {
     int want_generic = force && (strcmp(force, "generic") == 0 || strcmp(force, "GENERIC") == 0);
     annc_kernels_generic(t);
 #ifdef ANNC_HAVE_AVX2_KERNELS
-    if (!want_generic && annc_cpu_has_avx2_fma()) annc_kernels_avx2(t);
+    if (!want_generic && annc_cpu_has_avx2_fma()) {
+        annc_kernels_avx2(t);
+        annc_zeroskip_avx2(t);
+    }
 #else
     (void)want_generic;
 #endif

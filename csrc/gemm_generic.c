@@ -70,4 +70,5 @@ void annc_kernels_generic(annc_kernels *t) {
     t->KC = 256;
     t->MC = 128;
     t->NC = 2048;
+    t->finite = annc_finite_generic;
 }

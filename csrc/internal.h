@@ -52,6 +52,32 @@ struct annc_pf_hint {
 typedef void (*annc_pack_fn)(float *dst, const float *src, ptrdiff_t rs, ptrdiff_t cs,
                              ptrdiff_t rows, ptrdiff_t cols);
 
+/* Products that skip the zeros of op(A) (zeroskip.c): rows of C are sums of B's rows weighted
+ * by the nonzero entries of op(A)'s rows, found through bit masks. On sparse inputs (image
+ * pixels, ReLU outputs) that is fewer FMAs than the dense kernel's, with every element of C
+ * bit for bit what the dense kernel gives (see annc_zs_product). The kernels are AVX2+FMA
+ * only: the portable table leaves them NULL, and every product then stays dense. */
+enum { ANNC_ZS_STORE = 0, ANNC_ZS_CONTINUE = 1, ANNC_ZS_ADD = 2 };
+typedef struct {
+    /* op(A) = A (m x k, lda): word w of row i, bit b: a[i * lda + 64 w + b] != 0 (NaN counts) */
+    ptrdiff_t (*mask_rows)(uint64_t *mask, ptrdiff_t words, const float *a, ptrdiff_t lda,
+                           ptrdiff_t m, ptrdiff_t k);
+    /* op(A) = A^T, A k x m (lda): word g of row i, bit b: a[(32 g + b) * lda + i] != 0 */
+    ptrdiff_t (*mask_cols)(uint32_t *mask, ptrdiff_t words, const float *a, ptrdiff_t lda,
+                           ptrdiff_t m, ptrdiff_t k);
+    /* C rows [0, m) x [0, n) from the set bits of words [w0, w1) of each row's mask, B's row p
+     * at b + p * ldb (p < kb: the kernels read whole vectors past a row's n floats, but never
+     * past row kb - 1's). mode STORE: c = acc; CONTINUE: acc starts from c, c = acc; ADD:
+     * c = c + acc. With pf, row i (< pf_rows) of pf (ld lda) is asked from memory over word
+     * w0's columns while row i is formed: the next rows' inputs arrive during this work. */
+    void (*rows)(ptrdiff_t m, ptrdiff_t n, const uint64_t *mask, ptrdiff_t words, ptrdiff_t w0,
+                 ptrdiff_t w1, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                 ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode, const float *pf,
+                 ptrdiff_t pf_rows);
+    void (*cols)(ptrdiff_t m, ptrdiff_t n, const uint32_t *mask, ptrdiff_t words, ptrdiff_t w0,
+                 ptrdiff_t w1, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                 ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode);
+} annc_zs_kernels;
 typedef struct annc_kernels {
     int isa;
     /* GEMM micro-kernel with its packing routines and the block sizes it was tuned for */
@@ -64,12 +90,18 @@ typedef struct annc_kernels {
     annc_pack_fn pack_a_alt;
     int MR_alt;
     int KC, MC, NC;  /* L1 (k panel), L2 (A block rows), L3 (B block cols) */
+    /* 1 when x[0:n] holds no inf or NaN (annc_first_nonfinite's scan, and the zero-skipping
+     * product's check of B) */
+    int (*finite)(const float *x, ptrdiff_t n);
+    annc_zs_kernels zs;
 } annc_kernels;
 
 const annc_kernels *annc_kernels_get(void);
 void annc_kernels_generic(annc_kernels *t);
+int annc_finite_generic(const float *x, ptrdiff_t n);
 #ifdef ANNC_HAVE_AVX2_KERNELS
 void annc_kernels_avx2(annc_kernels *t);
+void annc_zeroskip_avx2(annc_kernels *t);
 #endif
 
 /* The AVX2+FMA activations (activations_avx2.c), same contracts as the annc.h functions;
@@ -154,36 +186,6 @@ size_t annc_eng_train_ws_floats(const annc_net *net, ptrdiff_t rows);
 void *annc_aligned_alloc(size_t bytes);
 void annc_aligned_free(void *p);
 
-/* Products that skip the zeros of op(A) (zeroskip.c): rows of C are sums of B's rows weighted
- * by the nonzero entries of op(A)'s rows, found through bit masks. On sparse inputs (image
- * pixels, ReLU outputs) that is fewer FMAs than the dense kernel's, with every element of C
- * bit for bit what the dense kernel gives (see annc_zs_product). */
-enum { ANNC_ZS_STORE = 0, ANNC_ZS_CONTINUE = 1, ANNC_ZS_ADD = 2 };
-typedef struct {
-    /* op(A) = A (m x k, lda): word w of row i, bit b: a[i * lda + 64 w + b] != 0 (NaN counts) */
-    ptrdiff_t (*mask_rows)(uint64_t *mask, ptrdiff_t words, const float *a, ptrdiff_t lda,
-                           ptrdiff_t m, ptrdiff_t k);
-    /* op(A) = A^T, A k x m (lda): word g of row i, bit b: a[(32 g + b) * lda + i] != 0 */
-    ptrdiff_t (*mask_cols)(uint32_t *mask, ptrdiff_t words, const float *a, ptrdiff_t lda,
-                           ptrdiff_t m, ptrdiff_t k);
-    /* C rows [0, m) x [0, n) from the set bits of words [w0, w1) of each row's mask, B's row p
-     * at b + p * ldb (p < kb: the kernels read whole vectors past a row's n floats, but never
-     * past row kb - 1's). mode STORE: c = acc; CONTINUE: acc starts from c, c = acc; ADD:
-     * c = c + acc. With pf, row i (< pf_rows) of pf (ld lda) is asked from memory over word
-     * w0's columns while row i is formed: the next rows' inputs arrive during this work. */
-    void (*rows)(ptrdiff_t m, ptrdiff_t n, const uint64_t *mask, ptrdiff_t words, ptrdiff_t w0,
-                 ptrdiff_t w1, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
-                 ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode, const float *pf,
-                 ptrdiff_t pf_rows);
-    void (*cols)(ptrdiff_t m, ptrdiff_t n, const uint32_t *mask, ptrdiff_t words, ptrdiff_t w0,
-                 ptrdiff_t w1, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
-                 ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode);
-    /* 1 when B[0:k, 0:n] holds no inf or NaN */
-    int (*finite)(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n);
-} annc_zs_kernels;
-#ifdef ANNC_HAVE_AVX2_KERNELS
-void annc_zeroskip_avx2(annc_zs_kernels *t);
-#endif
 
 /* C = op(A) . B (+ C when beta_one), B k x n stored by rows, K cut into blocks of kc as the
  * dense driver cuts it, so that C is bit for bit what annc_sgemm_kc (alpha 1, beta 0 or 1)

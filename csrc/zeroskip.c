@@ -45,13 +45,11 @@ static int g_zs_enabled = -1; /* -1: not yet read from ANNC_ZERO_SKIP (default o
 static long long g_zs_taken; /* products this path took: tests check that it ran */
 
 void annc_set_zero_skip(int on) { g_zs_enabled = on != 0; }
-static const annc_zs_kernels *zs_kernels(void);
 
-/* The first call (the binding makes it at import, on one thread) also picks the kernels. */
+/* The binding makes the first call at import, on one thread. */
 int annc_zero_skip(void) {
     if (g_zs_enabled < 0) {
         const char *v = getenv("ANNC_ZERO_SKIP");
-        zs_kernels();
         g_zs_enabled = !(v && (strcmp(v, "0") == 0 || strcmp(v, "off") == 0));
     }
     return g_zs_enabled;
@@ -72,23 +70,8 @@ static void count_taken(void) {
 #endif
 }
 
-static const annc_zs_kernels *zs_kernels(void) {
-    static annc_zs_kernels t;
-    static int ready;
-    if (!ready) {
-        annc_zs_kernels k;
-        memset(&k, 0, sizeof k);
-#ifdef ANNC_HAVE_AVX2_KERNELS
-        if (annc_kernels_get()->isa == ANNC_ISA_AVX2) annc_zeroskip_avx2(&k);
-#endif
-        t = k;
-        ready = 1;
-    }
-    return t.rows ? &t : NULL;
-}
-
 typedef struct {
-    const annc_zs_kernels *K;
+    const annc_kernels *K;
     int transa;
     ptrdiff_t n, k, kc;
     const float *a, *b;
@@ -106,8 +89,8 @@ static ptrdiff_t group_masks(const zs_problem *z, void *mask, ptrdiff_t r0, ptrd
                              ptrdiff_t p0, ptrdiff_t kb) {
     const ptrdiff_t words = (kb + word_bits(z) - 1) / word_bits(z);
     if (z->transa)
-        return z->K->mask_cols((uint32_t *)mask, words, z->a + p0 * z->lda + r0, z->lda, m, kb);
-    return z->K->mask_rows((uint64_t *)mask, words, z->a + r0 * z->lda + p0, z->lda, m, kb);
+        return z->K->zs.mask_cols((uint32_t *)mask, words, z->a + p0 * z->lda + r0, z->lda, m, kb);
+    return z->K->zs.mask_rows((uint64_t *)mask, words, z->a + r0 * z->lda + p0, z->lda, m, kb);
 }
 
 /* C's rows [r0, r0 + m) over the K block [p0, p0 + kb), its masks made; the next group's
@@ -124,10 +107,10 @@ static void group_block(const zs_problem *z, const void *mask, ptrdiff_t r0, ptr
     for (ptrdiff_t w = 0; w < words; w += step) {
         const int mode = !starts_c ? ANNC_ZS_ADD : w == 0 ? ANNC_ZS_STORE : ANNC_ZS_CONTINUE;
         if (z->transa)
-            z->K->cols(m, z->n, (const uint32_t *)mask, words, w, w + step,
+            z->K->zs.cols(m, z->n, (const uint32_t *)mask, words, w, w + step,
                        z->a + p0 * z->lda + r0, z->lda, b, z->ldb, kb, c, z->ldc, mode);
         else
-            z->K->rows(m, z->n, (const uint64_t *)mask, words, w, w + step,
+            z->K->zs.rows(m, z->n, (const uint64_t *)mask, words, w, w + step,
                        z->a + r0 * z->lda + p0, z->lda, b, z->ldb, kb, c, z->ldc, mode, pf,
                        pf ? next_rows : 0);
     }
@@ -151,7 +134,12 @@ static int finite_b(zs_problem *z, annc_pack_cache *c) {
         z->ldb = ldp;
         return 1;
     }
-    if (!z->K->finite(z->b, z->ldb, z->k, z->n)) return 0;
+    if (z->ldb == z->n) { /* one run */
+        if (!z->K->finite(z->b, z->k * z->n)) return 0;
+    } else {
+        for (ptrdiff_t p = 0; p < z->k; p++)
+            if (!z->K->finite(z->b + p * z->ldb, z->n)) return 0;
+    }
     if (!usable) return 1;
     for (ptrdiff_t p = 0; p < z->k; p++) {
         memcpy(c->buf + p * ldp, z->b + p * z->ldb, sizeof(float) * (size_t)z->n);
@@ -188,8 +176,8 @@ int annc_zs_product(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const flo
                     ptrdiff_t lda, const float *b, ptrdiff_t ldb, int beta_one, float *c,
                     ptrdiff_t ldc, ptrdiff_t kc, int nthreads, annc_pack_cache *cache,
                     void (*done)(void *, ptrdiff_t, ptrdiff_t), void *ctx) {
-    const annc_zs_kernels *K = annc_zero_skip() ? zs_kernels() : NULL;
-    if (!K || n < ZS_MIN_N || m < 1 || k < 1 || kc < 1) return 0;
+    const annc_kernels *K = annc_kernels_get();
+    if (!annc_zero_skip() || !K->zs.rows || n < ZS_MIN_N || m < 1 || k < 1 || kc < 1) return 0;
     kc = ANNC_MIN(kc, k);
     if (kc > ZS_KC_MAX) return 0;
     zs_problem z = {K, transa, n, k, kc, a, b, lda, ldb, c, ldc, beta_one};

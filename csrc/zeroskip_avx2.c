@@ -294,36 +294,29 @@ static void zs_cols_avx2(ptrdiff_t m, ptrdiff_t n, const uint32_t *mask, ptrdiff
     }
 }
 
-/* 1 when rows [0, k) x [0, n) of B hold no inf or NaN: x * 0 is 0 for finite x, NaN
- * otherwise, so four running sums of it stay 0 exactly when all are finite. */
-static int zs_finite_avx2(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n) {
-    if (ldb == n) { /* one run */
-        n *= k;
-        k = 1;
-    }
+/* 1 when x[0:n] holds no inf or NaN: x * 0 is 0 for finite x, NaN otherwise, so four running
+ * sums of it stay 0 exactly when all are finite. */
+static int finite_avx2(const float *x, ptrdiff_t n) {
     const __m256 zero = _mm256_setzero_ps();
     __m256 s0 = zero, s1 = zero, s2 = zero, s3 = zero;
-    for (ptrdiff_t p = 0; p < k; p++) {
-        const float *bp = b + p * ldb;
-        ptrdiff_t j = 0;
-        for (; j + 32 <= n; j += 32) {
-            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(bp + j), zero, s0);
-            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(bp + j + 8), zero, s1);
-            s2 = _mm256_fmadd_ps(_mm256_loadu_ps(bp + j + 16), zero, s2);
-            s3 = _mm256_fmadd_ps(_mm256_loadu_ps(bp + j + 24), zero, s3);
-        }
-        for (; j + 8 <= n; j += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(bp + j), zero, s0);
-        if (j < n)
-            s1 = _mm256_fmadd_ps(_mm256_maskload_ps(bp + j, annc_first_lanes(n - j)), zero, s1);
+    ptrdiff_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + j), zero, s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + j + 8), zero, s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + j + 16), zero, s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + j + 24), zero, s3);
     }
+    for (; j + 8 <= n; j += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + j), zero, s0);
+    if (j < n) s1 = _mm256_fmadd_ps(_mm256_maskload_ps(x + j, annc_first_lanes(n - j)), zero, s1);
     const __m256 s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
     return _mm256_movemask_ps(_mm256_cmp_ps(s, s, _CMP_UNORD_Q)) == 0;
 }
 
-void annc_zeroskip_avx2(annc_zs_kernels *t) {
-    t->mask_rows = zs_mask_rows_avx2;
-    t->mask_cols = zs_mask_cols_avx2;
-    t->rows = zs_rows_avx2;
-    t->cols = zs_cols_avx2;
-    t->finite = zs_finite_avx2;
+/* The zero-skipping kernels, and the AVX2 finiteness scan, into the dispatch table (cpu.c). */
+void annc_zeroskip_avx2(annc_kernels *t) {
+    t->finite = finite_avx2;
+    t->zs.mask_rows = zs_mask_rows_avx2;
+    t->zs.mask_cols = zs_mask_cols_avx2;
+    t->zs.rows = zs_rows_avx2;
+    t->zs.cols = zs_cols_avx2;
 }
