@@ -74,13 +74,15 @@ void annc_softmax_backward(float *dx, const float *dy, const float *y, ptrdiff_t
 /* ------------------------------------------------------------------ GEMM (gemm.c) */
 enum annc_trans { ANNC_NO_TRANS = 0, ANNC_TRANS = 1 };
 
-/* Products whose op(A) is mostly zeros skip them (same results bit for bit; see zeroskip.c).
- * On unless the environment says ANNC_ZERO_SKIP=0 (or off); off sends every product to the
+/* Products whose op(A) is mostly zeros skip them, and products with a short K against a
+ * transposed B go by rows without packing (same results bit for bit; see zeroskip.c). On
+ * unless the environment says ANNC_ZERO_SKIP=0 (or off); off sends every product to the
  * dense kernels (tests and benchmarks compare the two). Process-wide. */
 void annc_set_zero_skip(int on);
 int annc_zero_skip(void);
-/* How many products have skipped zeros so far (for tests). */
+/* How many products have skipped zeros, or gone by rows with a short K, so far (for tests). */
 long long annc_zero_skip_taken(void);
+long long annc_short_k_taken(void);
 
 /* C = act(alpha * op(A) * op(B) + beta * C + bias)
  *   op(A) is m x k, op(B) is k x n, C is m x n; A is stored m x k (lda >= k) or, transposed,

@@ -345,6 +345,16 @@ static void zs_epilogue(void *ctx, ptrdiff_t r0, ptrdiff_t r1) {
     epilogue(e->g, r0, r1 - r0, 0, e->n);
 }
 
+/* annc_short_k_product for C at least this wide: narrower rows are a vector or two per term,
+ * where the row loop's fixed cost outweighs the packing it saves. */
+#define SHORT_K_MIN_N 32
+
+/* Floats of a one-thread workspace that the caller sized for this product (see
+ * one_thread_ws_floats), which the short-K path may use for its copy of B^T. */
+static size_t short_k_room(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc) {
+    return one_thread_ws_floats(annc_kernels_get(), m, n, kc);
+}
+
 /* The product on nt threads (the caller has clipped nt to what the shape deserves) with K
  * blocks of kc (>= 1; clipped to k): the caller's choice fixes the rounding (k_block of the
  * whole product for annc_sgemm, of the enclosing product for annc_sgemm_part, the caller's own
@@ -379,6 +389,16 @@ static int sgemm_driver(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdif
         if (annc_zs_product(transa, m, n, k, a, lda, b, ldb, beta == 1.0f, c, ldc, kc, nt,
                             cache, has_epilogue(&g) ? zs_epilogue : NULL, &e))
             return ANNC_OK;
+    }
+
+    /* a short K against a transposed B (a narrow layer's input gradient): by rows from a
+     * transposed copy of B, same bits, no packing */
+    if (transb && !transa && alpha == 1.0f && (beta == 0.0f || beta == 1.0f) && nt == 1 &&
+        kc >= k && n >= SHORT_K_MIN_N && workspace && ((uintptr_t)workspace & 63u) == 0 &&
+        annc_short_k_product(m, n, k, a, lda, b, ldb, beta == 1.0f, c, ldc, workspace,
+                             short_k_room(m, n, kc))) {
+        if (has_epilogue(&g)) epilogue(&g, 0, m, 0, n);
+        return ANNC_OK;
     }
 
     const annc_kernels *K = annc_kernels_get();

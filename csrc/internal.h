@@ -201,6 +201,18 @@ int annc_zs_product(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const flo
                     ptrdiff_t ldc, ptrdiff_t kc, int nthreads, annc_pack_cache *cache,
                     void (*done)(void *, ptrdiff_t, ptrdiff_t), void *ctx);
 
+/* C = A . B^T (+ C when beta_one) for a short K (k <= 64), B stored n x k (ldb): the
+ * row-form kernel of the zero-skipping product over every p < k, zeros included, from a copy
+ * of B^T with rows padded to whole vectors in ws. Every element is the dense kernel's recipe
+ * (acc = 0, fma over p in order, then c = acc or c + acc: one K block), so C is bit for bit
+ * what the dense driver gives, without its packing and its tiles of a few K steps. Returns 0
+ * without touching C when the kernels are missing (portable build), k or the shape does not
+ * fit, or ws holds fewer than annc_short_k_ws_floats(n, k) floats. */
+int annc_short_k_product(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda,
+                         const float *b, ptrdiff_t ldb, int beta_one, float *c, ptrdiff_t ldc,
+                         float *ws, size_t ws_floats);
+size_t annc_short_k_ws_floats(ptrdiff_t n, ptrdiff_t k);
+
 /* Philox4x32-10 on one block (rng.c); exposed for known-answer tests. */
 void annc_philox4x32_10(uint32_t out[4], const uint32_t in[4], uint32_t k0, uint32_t k1);
 

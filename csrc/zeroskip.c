@@ -43,6 +43,7 @@
 
 static int g_zs_enabled = -1; /* -1: not yet read from ANNC_ZERO_SKIP (default on) */
 static long long g_zs_taken; /* products this path took: tests check that it ran */
+static long long g_short_k_taken; /* annc_short_k_product's, likewise */
 
 void annc_set_zero_skip(int on) { g_zs_enabled = on != 0; }
 
@@ -54,19 +55,21 @@ int annc_zero_skip(void) {
     }
     return g_zs_enabled;
 }
-long long annc_zero_skip_taken(void) {
+static long long read_count(const long long *counter) {
 #if defined(__GNUC__) || defined(__clang__)
-    return __atomic_load_n(&g_zs_taken, __ATOMIC_RELAXED);
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
 #else
-    return g_zs_taken;
+    return *counter;
 #endif
 }
+long long annc_zero_skip_taken(void) { return read_count(&g_zs_taken); }
+long long annc_short_k_taken(void) { return read_count(&g_short_k_taken); }
 
-static void count_taken(void) {
+static void count(long long *counter) {
 #if defined(__GNUC__) || defined(__clang__)
-    __atomic_fetch_add(&g_zs_taken, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
 #else
-    g_zs_taken++; /* approximate under threads: only tests read it */
+    (*counter)++; /* approximate under threads: only tests read it */
 #endif
 }
 
@@ -101,9 +104,11 @@ static void group_block(const zs_problem *z, const void *mask, ptrdiff_t r0, ptr
     const float *b = z->b + p0 * z->ldb;
     float *c = z->c + r0 * z->ldc;
     const float *pf = next_rows > 0 && starts_c ? z->a + (r0 + m) * z->lda + p0 : NULL;
-    /* a block that starts C goes word by word (B's rows of one word stay in L1); one that adds
-     * onto C keeps its sum apart from C's value until the end, so it runs whole */
-    const ptrdiff_t step = starts_c ? 1 : words;
+    /* a block that starts C goes word by word (B's rows of one word stay in L1) when it is
+     * long; one that adds onto C keeps its sum apart from C's value until the end, so it runs
+     * whole, as do short blocks (training's K blocks of ~80: two words, the second of 16 bits,
+     * whose pass would reload and store every row for a few terms; 2-8% per product) */
+    const ptrdiff_t step = starts_c && kb > 2 * word_bits(z) ? 1 : words;
     for (ptrdiff_t w = 0; w < words; w += step) {
         const int mode = !starts_c ? ANNC_ZS_ADD : w == 0 ? ANNC_ZS_STORE : ANNC_ZS_CONTINUE;
         if (z->transa)
@@ -194,7 +199,7 @@ int annc_zs_product(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const flo
     const ptrdiff_t nnz = group_masks(&z, mask, 0, m0, 0, kc);
     if ((double)nnz > ZS_MAX_DENSITY * (double)m0 * (double)kc) return 0;
     if (!finite_b(&z, nt == 1 ? cache : NULL)) return 0;
-    count_taken();
+    count(&g_zs_taken);
 
     const ptrdiff_t groups = (m + group - 1) / group;
 #ifdef _OPENMP
@@ -214,5 +219,40 @@ int annc_zs_product(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const flo
         const ptrdiff_t r0 = q * group, next = ANNC_MAX((ptrdiff_t)0, ANNC_MIN(group, m - r0 - group));
         run_group(&z, mask, q == 0, r0, ANNC_MIN(group, m - r0), next, done, ctx);
     }
+    return 1;
+}
+
+/* ---------------------------------------------------------------- short K, B transposed */
+
+/* Largest K of annc_short_k_product: one mask word per row. */
+#define SHORT_K_MAX 64
+
+size_t annc_short_k_ws_floats(ptrdiff_t n, ptrdiff_t k) {
+    return (size_t)ANNC_MAX(k, (ptrdiff_t)1) * (size_t)padded_ld(ANNC_MAX(n, (ptrdiff_t)1)) + 8;
+}
+
+int annc_short_k_product(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda,
+                         const float *b, ptrdiff_t ldb, int beta_one, float *c, ptrdiff_t ldc,
+                         float *ws, size_t ws_floats) {
+    const annc_kernels *K = annc_kernels_get();
+    if (!annc_zero_skip() || !K->zs.rows || m < 1 || n < 1 || k < 1 || k > SHORT_K_MAX || !ws ||
+        ws_floats < annc_short_k_ws_floats(n, k))
+        return 0;
+    count(&g_short_k_taken);
+    /* B^T, k rows of n floats, each padded with zeros to whole vectors on a 32-byte boundary */
+    float *bt = (float *)(((uintptr_t)ws + 31) & ~(uintptr_t)31);
+    const ptrdiff_t ldt = padded_ld(n);
+    for (ptrdiff_t p = 0; p < k; p++) {
+        float *row = bt + p * ldt;
+        for (ptrdiff_t j = 0; j < n; j++) row[j] = b[j * ldb + p];
+        for (ptrdiff_t j = n; j < ldt; j++) row[j] = 0.0f;
+    }
+    uint64_t mask[ZS_GROUP];
+    const uint64_t every = k == 64 ? ~(uint64_t)0 : ((uint64_t)1 << k) - 1;
+    for (ptrdiff_t i = 0; i < ZS_GROUP; i++) mask[i] = every;
+    const int mode = beta_one ? ANNC_ZS_ADD : ANNC_ZS_STORE;
+    for (ptrdiff_t r0 = 0; r0 < m; r0 += ZS_GROUP)
+        K->zs.rows(ANNC_MIN((ptrdiff_t)ZS_GROUP, m - r0), n, mask, 1, 0, 1, a + r0 * lda, lda, bt,
+                   ldt, k, c + r0 * ldc, ldc, mode, NULL, 0);
     return 1;
 }

@@ -313,3 +313,119 @@ def test_environment_switch(value, on):
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                          timeout=120, check=True).stdout.split()
     assert out == [str(on), "1" if on else "0", str(40.0 * 48 * 13)]
+
+
+# ---------------------------------------------------------------- short K against B^T
+
+def short_k_both_ways(run):
+    """run() with the row-form paths off, then on: (dense, by rows, short-K products taken)."""
+    _core.set_zero_skip(False)
+    dense = run()
+    _core.set_zero_skip(True)
+    before = _core.short_k_taken()
+    by_rows = run()
+    return dense, by_rows, _core.short_k_taken() - before
+
+
+# m: 1, primes, a 128-row group and a bit; n: the narrowest taken, a padded row (100: 13
+# vectors, the last partial), several strips (257); k: 1, a narrow layer's 10 units, a prime,
+# the largest (one mask word)
+SHORT_K_SHAPES = [(1, 32, 1), (16, 100, 10), (7, 33, 13), (129, 257, 64), (300, 100, 63),
+                  (2, 211, 5)]
+
+
+@needs_kernel
+@pytest.mark.parametrize("m,n,k", SHORT_K_SHAPES)
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_short_k_bits_equal_the_dense_kernel(m, n, k, beta):
+    rng = np.random.default_rng(m * 131 + n * 7 + k)
+    a = sparse(rng, (m, k), 0.8, signed_zeros=True)  # zeros included, not skipped
+    b = rng.standard_normal((n, k)).astype(np.float32)
+    c0 = rng.standard_normal((m, n)).astype(np.float32)
+
+    def run():
+        c = c0.copy()
+        _core.sgemm(a, b, c, False, True, 1.0, beta, 1)
+        return c
+
+    dense, by_rows, taken = short_k_both_ways(run)
+    assert taken == 1
+    assert_same_bits(by_rows, dense)
+    ref = a.astype(np.float64) @ b.T.astype(np.float64) + beta * c0
+    np.testing.assert_allclose(by_rows, ref, rtol=1e-5, atol=1e-5)
+
+
+@needs_kernel
+@pytest.mark.parametrize("act", [1, 2])  # relu, sigmoid
+def test_short_k_bias_and_activation(act):
+    rng = np.random.default_rng(act)
+    a = rng.standard_normal((9, 10)).astype(np.float32)
+    b = rng.standard_normal((100, 10)).astype(np.float32)
+    bias = rng.standard_normal(100).astype(np.float32)
+
+    def run():
+        c = np.full((9, 100), np.nan, np.float32)  # beta 0: never read
+        _core.sgemm(a, b, c, False, True, 1.0, 0.0, 1, bias=bias, act=act)
+        return c
+
+    dense, by_rows, taken = short_k_both_ways(run)
+    assert taken == 1
+    assert_same_bits(by_rows, dense)
+
+
+@needs_kernel
+def test_short_k_non_finite_operands_as_dense():
+    # nothing is skipped, so inf and NaN anywhere give what the dense kernel gives
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((12, 10)).astype(np.float32)
+    b = rng.standard_normal((100, 10)).astype(np.float32)
+    a[3, 4] = np.nan
+    a[5, 0] = np.inf
+    a[6, 9] = 0.0
+    b[7, 9] = np.inf  # 0 * inf in row 6 is NaN, as dense
+    b[50, 2] = -np.inf
+
+    def run():
+        c = np.empty((12, 100), np.float32)
+        _core.sgemm(a, b, c, False, True, 1.0, 0.0, 1)
+        return c
+
+    dense, by_rows, taken = short_k_both_ways(run)
+    assert taken == 1
+    assert np.isnan(by_rows[3]).all() and np.isnan(by_rows[6, 7])
+    assert_same_bits(by_rows, dense)
+
+
+@needs_kernel
+def test_short_k_declines():
+    rng = np.random.default_rng(12)
+    b = rng.standard_normal((100, 65)).astype(np.float32)
+    c = np.empty((8, 100), np.float32)
+    before = _core.short_k_taken()
+    _core.sgemm(rng.standard_normal((8, 65)).astype(np.float32), b, c, False, True, 1.0, 0.0,
+                1)  # k > 64
+    _core.sgemm(rng.standard_normal((8, 10)).astype(np.float32), b[:31, :10].copy(),
+                c[:, :31].copy(), False, True, 1.0, 0.0, 1)  # too narrow
+    _core.sgemm(rng.standard_normal((8, 10)).astype(np.float32), b[:, :10].copy(), c, False,
+                True, 2.0, 0.0, 1)  # alpha
+    _core.sgemm(rng.standard_normal((10, 8)).astype(np.float32), b[:, :10].copy(), c, True,
+                True, 1.0, 0.0, 1)  # op(A) transposed
+    _core.sgemm(rng.standard_normal((8, 10)).astype(np.float32), b[:, :10].copy().T.copy(), c,
+                False, False, 1.0, 0.0, 1)  # B not transposed
+    assert _core.short_k_taken() == before
+    _core.set_zero_skip(False)
+    _core.sgemm(rng.standard_normal((8, 10)).astype(np.float32), b[:, :10].copy(), c, False,
+                True, 1.0, 0.0, 1)  # switched off with the zero-skipping products
+    assert _core.short_k_taken() == before
+
+
+@needs_kernel
+@pytest.mark.parametrize("threads", [1, 2])
+def test_short_k_in_training(threads):
+    # the narrow output layer's input gradient goes by rows (on two threads, each thread's
+    # rows of the tail); the weights come out as the dense kernels make them
+    dense, by_rows, taken = short_k_both_ways(lambda: _train_sparse(threads))
+    assert taken > 50
+    (w0, h0, p0), (w1, h1, p1) = dense, by_rows
+    assert h1 == h0
+    assert_same_bits([w1, p1], [w0, p0])

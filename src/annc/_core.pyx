@@ -29,7 +29,8 @@ def omp_max_threads():
     return annc_omp_max_threads()
 
 def set_zero_skip(bint on):
-    """Process-wide: products with a mostly-zero left operand skip its zeros (same results)."""
+    """Process-wide: products with a mostly-zero left operand skip its zeros, and short-K
+    products against a transposed B go by rows (same results); off: dense kernels only."""
     annc_set_zero_skip(on)
 
 def zero_skip():
@@ -38,6 +39,10 @@ def zero_skip():
 def zero_skip_taken():
     """How many products have taken the zero-skipping path in this process."""
     return annc_zero_skip_taken()
+
+def short_k_taken():
+    """How many short-K products have gone by rows (annc_short_k_product) in this process."""
+    return annc_short_k_taken()
 
 include "_gemm.pxi"
 include "_losses.pxi"

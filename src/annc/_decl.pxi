@@ -11,6 +11,7 @@ cdef extern from "annc.h" nogil:
     void annc_set_zero_skip(int on)
     int annc_zero_skip()
     long long annc_zero_skip_taken()
+    long long annc_short_k_taken()
     const char *annc_isa_name(int isa)
     int annc_cpu_has_avx2_fma()
     int annc_openmp_enabled()
