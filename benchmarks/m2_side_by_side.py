@@ -1,7 +1,8 @@
 """The lecture's Program 2 (Dense(100, relu) -> Dense(10, softmax), RMSprop, batch 32) — or
 with --program 1 its Program 1 (Dense(10, softmax) alone) — trained by annc and by a competent
 NumPy implementation (benchmarks/numpy_mlp.py) side by side in one process, epochs interleaved
-so that machine noise hits both alike. PyTorch joins when installed.
+so that machine noise hits both alike. PyTorch and the real Keras 3 (its configured backend,
+TensorFlow by default) join when installed beside annc: optional, never required.
 
 Reports seconds per epoch, the ratio, test accuracy after the epochs (annc also with its
 zero-skipping products switched off: the dense kernels alone, same weights bit for bit), the
@@ -152,7 +153,34 @@ def torch_epoch_runner(x, y, seed, hidden=100):
         with torch.no_grad():
             return float((model(torch.from_numpy(xs)).argmax(1).numpy() == ys).mean())
 
-    return epoch, accuracy, torch.__version__
+    return epoch, accuracy, f"PyTorch {torch.__version__}"
+
+
+def keras_epoch_runner(x, y, seed, hidden=100):
+    """The real Keras (3.x, on whichever backend it is configured for: TensorFlow by default)
+    when it is installed beside annc; the script imports annc under the name keras, the real
+    package keeps its own."""
+    try:
+        import importlib
+        real = importlib.import_module("keras")
+    except ImportError:
+        return None
+    if getattr(real, "__name__", "") != "keras" or not hasattr(real, "backend"):
+        return None
+    real.utils.set_random_seed(seed)
+    layers = ([real.layers.Dense(hidden, activation="relu")] if hidden else []) + \
+        [real.layers.Dense(10, activation="softmax")]
+    model = real.Sequential([real.Input((784,))] + layers)
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+
+    def epoch():
+        model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+
+    def accuracy(xs, ys):
+        return float(model.evaluate(xs, ys, verbose=0)[1])
+
+    return epoch, accuracy, f"Keras {real.__version__} ({real.backend.backend()})"
 
 
 def main(argv=None):
@@ -200,8 +228,9 @@ def main(argv=None):
     ref = numpy_mlp.NumpyMLP(seed=args.seed, hidden=HIDDEN[args.program])
     rng = np.random.default_rng(args.seed)
     np_times = []
+    # rivals that are installed (optional, never required): name, runner, epoch times
     torch_run = torch_epoch_runner(xtr, ytr, args.seed, HIDDEN[args.program])
-    torch_times = []
+    rivals = [("PyTorch", torch_run, [])] if torch_run else []
     for epoch in range(args.epochs):
         _settle()
         # each fit shuffles from the global seed: the same shuffle for both annc models
@@ -215,9 +244,19 @@ def main(argv=None):
         _settle()
         with numpy_threads(np_threads):
             np_times.append(_timed(lambda: ref.train_epoch(xtr, ytr, rng=rng)))
-        if torch_run is not None:
+        for _, run, times in rivals:
             _settle()
-            torch_times.append(_timed(torch_run[0]))
+            times.append(_timed(run[0]))
+    # the real Keras after the others, not between them: once TensorFlow has run, its thread
+    # pools slowed NumPy's next epochs by half (1.18-1.29 s against 0.7-0.9 s), which would
+    # flatter annc's ratio to NumPy; against Keras itself the gap is too wide for timing to
+    # matter
+    keras_run = keras_epoch_runner(xtr, ytr, args.seed, HIDDEN[args.program])
+    if keras_run is not None:
+        rivals.append(("Keras", keras_run, []))
+        for _ in range(args.epochs):
+            _settle()
+            rivals[-1][2].append(_timed(keras_run[0]))
     annc_acc = model.evaluate(xte, yte, verbose=0)[1]
     same = all(np.array_equal(a, b)
                for a, b in zip(model.get_weights(), model_dense.get_weights()))
@@ -271,39 +310,44 @@ def main(argv=None):
           f"for inference; epochs interleaved; median epoch")
     print()
     print("| | annc | NumPy | ratio (NumPy / annc) |" +
-          (" PyTorch |" if torch_times else ""))
-    print("|---|---|---|---|" + ("---|" if torch_times else ""))
-    tcol = (lambda v: f" {v} |") if torch_times else (lambda v: "")
-    t_ep = statistics.median(torch_times) if torch_times else 0
+          "".join(f" {run[2]} |" for _, run, _ in rivals))
+    print("|---|---|---|---|" + "---|" * len(rivals))
+
+    def tcol(*values):  # the rivals' cells of a row (empty when not given)
+        return "".join(f" {v} |" for v in (values or [""] * len(rivals)))
+
+    r_ep = [statistics.median(times) for _, _, times in rivals]
     d_ep = statistics.median(timer_dense.times)
     print(f"| epoch (s) | {a_ep:.3f} | {n_ep:.3f} | {n_ep / a_ep:.2f}x |" +
-          tcol(f"{t_ep:.3f}"))
+          tcol(*(f"{t:.3f} ({t / a_ep:.1f}x annc's)" for t in r_ep)))
     print(f"| epoch, annc's zero-skipping off (s) | {d_ep:.3f} | {n_ep:.3f} | "
-          f"{n_ep / d_ep:.2f}x |" + tcol(""))
+          f"{n_ep / d_ep:.2f}x |" + tcol())
     print(f"| test accuracy after {args.epochs} epochs | {annc_acc:.4f} | {np_acc:.4f} | |" +
-          tcol(f"{torch_run[1](xte, yte):.4f}" if torch_run else ""))
+          tcol(*(f"{run[1](xte, yte):.4f}" for _, run, _ in rivals)))
     # the floor counts every multiply of the dense products, including those annc's
     # zero-skipping products leave out
     print(f"| fraction of the FLOP floor ({floor:.3f} s, dense FLOPs) | {floor / a_ep:.0%} | "
-          f"{floor / n_ep:.0%} | |" + tcol(""))
+          f"{floor / n_ep:.0%} | |" + tcol())
     print(f"| predict 10k rows, batch 32 (s) | {annc_pred32:.4f} | {np_pred32:.4f} | "
-          f"{np_pred32 / annc_pred32:.2f}x |" + tcol(""))
+          f"{np_pred32 / annc_pred32:.2f}x |" + tcol())
     if args.program == 1:
         print(f"| predict 10k rows, `batch_size=1` (s) | {annc_pred_b1:.4f} | "
-              f"{np_pred_b1:.4f} | {np_pred_b1 / annc_pred_b1:.1f}x |" + tcol(""))
+              f"{np_pred_b1:.4f} | {np_pred_b1 / annc_pred_b1:.1f}x |" + tcol())
     print(f"| predict 10k rows, one batch (s) | {annc_pred1:.4f} | {np_pred1:.4f} | "
-          f"{np_pred1 / annc_pred1:.2f}x |" + tcol(""))
+          f"{np_pred1 / annc_pred1:.2f}x |" + tcol())
     d_pred1 = min(annc_p1_dense)
     print(f"| predict 10k rows, one batch, zero-skipping off (s) | {d_pred1:.4f} | "
-          f"{np_pred1:.4f} | {np_pred1 / d_pred1:.2f}x |" + tcol(""))
+          f"{np_pred1:.4f} | {np_pred1 / d_pred1:.2f}x |" + tcol())
     np_lat = lat.pop("NumPy forward")
     for name, v in lat.items():
         print(f"| one-record latency, {name} vs NumPy forward (µs) | {v:.1f} | {np_lat:.1f} | "
-              f"{np_lat / v:.2f}x |" + tcol(""))
+              f"{np_lat / v:.2f}x |" + tcol())
     print()
     print(f"annc epoch times: {[round(t, 3) for t in timer.times]}; zero-skipping off: "
           f"{[round(t, 3) for t in timer_dense.times]} (weights bit-identical: {same})")
     print(f"NumPy epoch times: {[round(t, 3) for t in np_times]}")
+    for _, run, times in rivals:
+        print(f"{run[2]} epoch times: {[round(t, 3) for t in times]}")
     print(f"10k one-batch predict per round (s): annc {[round(t, 4) for t in annc_p1]}, "
           f"NumPy (1, 2 threads) {[round(t, 4) for t in np_p1]}")
 

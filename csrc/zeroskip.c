@@ -242,11 +242,14 @@ int annc_short_k_product(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, 
     /* B^T, k rows of n floats, each padded with zeros to whole vectors on a 32-byte boundary */
     float *bt = (float *)(((uintptr_t)ws + 31) & ~(uintptr_t)31);
     const ptrdiff_t ldt = padded_ld(n);
-    for (ptrdiff_t p = 0; p < k; p++) {
-        float *row = bt + p * ldt;
-        for (ptrdiff_t j = 0; j < n; j++) row[j] = b[j * ldb + p];
-        for (ptrdiff_t j = n; j < ldt; j++) row[j] = 0.0f;
+    /* B's rows in order (a row of B is a column of B^T: k stores a row, each into its own
+     * line of B^T, which the stores fill in order) */
+    for (ptrdiff_t j = 0; j < n; j++) {
+        const float *bj = b + j * ldb;
+        for (ptrdiff_t p = 0; p < k; p++) bt[p * ldt + j] = bj[p];
     }
+    for (ptrdiff_t p = 0; p < k; p++)
+        for (ptrdiff_t j = n; j < ldt; j++) bt[p * ldt + j] = 0.0f;
     uint64_t mask[ZS_GROUP];
     const uint64_t every = k == 64 ? ~(uint64_t)0 : ((uint64_t)1 << k) - 1;
     for (ptrdiff_t i = 0; i < ZS_GROUP; i++) mask[i] = every;
