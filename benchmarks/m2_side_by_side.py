@@ -247,10 +247,10 @@ def main(argv=None):
         for _, run, times in rivals:
             _settle()
             times.append(_timed(run[0]))
-    # the real Keras after the others, not between them: once TensorFlow has run, its thread
-    # pools slowed NumPy's next epochs by half (1.18-1.29 s against 0.7-0.9 s), which would
-    # flatter annc's ratio to NumPy; against Keras itself the gap is too wide for timing to
-    # matter
+    # the real Keras after the others, not between them, so that TensorFlow's import and its
+    # thread pools cannot touch annc's or NumPy's epochs (a first in-between run showed NumPy
+    # at 1.18-1.29 s, a later check could not separate that from the VM's own swings);
+    # against Keras itself the gap is too wide for the timing to matter
     keras_run = keras_epoch_runner(xtr, ytr, args.seed, HIDDEN[args.program])
     if keras_run is not None:
         rivals.append(("Keras", keras_run, []))
