@@ -131,24 +131,26 @@ void annc_opt_prepare(annc_optimizer *o) {
 }
 
 /* the portable instantiation; optim_avx2.c makes the AVX2 one */
-void annc_opt_apply_generic(const annc_optimizer *o, float *w, const float *g, float *s0,
-                            float *s1, float *s2, ptrdiff_t n);
+int annc_opt_apply_generic(const annc_optimizer *o, float *w, const float *g, float *s0,
+                           float *s1, float *s2, ptrdiff_t n);
 #define ANNC_OPT_APPLY_NAME annc_opt_apply_generic
 #include "optim_kernels.h"
 
 #ifdef ANNC_HAVE_AVX2_KERNELS
-void annc_opt_apply_avx2(const annc_optimizer *o, float *w, const float *g, float *s0, float *s1,
-                         float *s2, ptrdiff_t n);
+int annc_opt_apply_avx2(const annc_optimizer *o, float *w, const float *g, float *s0, float *s1,
+                        float *s2, ptrdiff_t n);
 #endif
 
 /* The update is bound by sqrt and division throughput: 8-wide AVX2 halves its cost. */
+int annc_opt_apply_finite(const annc_optimizer *o, float *w, const float *g, float *s0,
+                          float *s1, float *s2, ptrdiff_t n) {
+#ifdef ANNC_HAVE_AVX2_KERNELS
+    if (annc_isa() == ANNC_ISA_AVX2) return annc_opt_apply_avx2(o, w, g, s0, s1, s2, n);
+#endif
+    return annc_opt_apply_generic(o, w, g, s0, s1, s2, n);
+}
+
 void annc_opt_apply(const annc_optimizer *o, float *w, const float *g, float *s0, float *s1,
                     float *s2, ptrdiff_t n) {
-#ifdef ANNC_HAVE_AVX2_KERNELS
-    if (annc_isa() == ANNC_ISA_AVX2) {
-        annc_opt_apply_avx2(o, w, g, s0, s1, s2, n);
-        return;
-    }
-#endif
-    annc_opt_apply_generic(o, w, g, s0, s1, s2, n);
+    (void)annc_opt_apply_finite(o, w, g, s0, s1, s2, n);
 }

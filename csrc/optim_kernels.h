@@ -1,7 +1,9 @@
 /* The element-wise update loops, included by optim.c (baseline ISA) and optim_avx2.c (compiled
  * with -mavx2 -mfma), so both are the same source vectorised for each ISA. The includer
  * defines ANNC_OPT_APPLY_NAME, and may define ANNC_OPT_RMSPROP_PLAIN(o, w, g, v, n) for the
- * plain RMSprop; ANNC_INLINE comes from internal.h. */
+ * plain RMSprop, which returns 1 when every updated w is finite (0: some is not); ANNC_INLINE
+ * comes from internal.h. The apply function returns what that kernel returns, and 0 (not
+ * known) for every other update. */
 /* Base-optimizer weight decay, applied before the update as Keras' _apply_weight_decay does;
  * `on` is a compile-time constant at every call site, so the test disappears. */
 ANNC_INLINE float decayed(float w, float wd_lr, int on) { return on ? w - w * wd_lr : w; }
@@ -138,9 +140,9 @@ ANNC_INLINE void nadam(float *restrict w, const float *restrict g, float *restri
         }                           \
     } while (0)
 
-void ANNC_OPT_APPLY_NAME(const annc_optimizer *o, float *w, const float *g, float *s0, float *s1,
-                    float *s2, ptrdiff_t n) {
-    if (n <= 0) return;
+int ANNC_OPT_APPLY_NAME(const annc_optimizer *o, float *w, const float *g, float *s0, float *s1,
+                        float *s2, ptrdiff_t n) {
+    if (n <= 0) return 1;
     const double *s = o->s;
     const float wdl = (float)s[7];
     const int wd_on = wdl != 0.0f;
@@ -172,7 +174,7 @@ void ANNC_OPT_APPLY_NAME(const annc_optimizer *o, float *w, const float *g, floa
                     rmsprop(w, g, s0, mb, avg, n, s, 0, 1, wdl, 1));
         else
 #ifdef ANNC_OPT_RMSPROP_PLAIN /* an ISA's own kernel for the default form */
-            ANNC_OPT_RMSPROP_PLAIN(o, w, g, s0, n);
+            return ANNC_OPT_RMSPROP_PLAIN(o, w, g, s0, n);
 #else
             WITH_WD(rmsprop(w, g, s0, mb, avg, n, s, 0, 0, wdl, 0),
                     rmsprop(w, g, s0, mb, avg, n, s, 0, 0, wdl, 1));
@@ -201,4 +203,5 @@ void ANNC_OPT_APPLY_NAME(const annc_optimizer *o, float *w, const float *g, floa
     default:
         break;
     }
+    return 0;
 }

@@ -591,18 +591,23 @@ static ptrdiff_t target_plane(ptrdiff_t nb, ptrdiff_t k, span b, float *beta) {
 }
 
 /* Block k's partial product in[:, rows of block k] · W[rows of block k, :] into its plane of
- * `partials` (rows x out each), for a thread that owns blocks b (see target_plane). */
+ * `partials` (rows x out each), for a thread that owns blocks b (see target_plane);
+ * w_finite: the block's rows of W are known to hold no inf or NaN (just updated). */
 static void block_product(const worker *w, const annc_layer *L, const float *in, ptrdiff_t ld_in,
-                          ptrdiff_t rows, ptrdiff_t k, span b, float *partials) {
+                          ptrdiff_t rows, ptrdiff_t k, span b, float *partials, int w_finite) {
     const ptrdiff_t out = L->out, br = block_rows(L);
     const ptrdiff_t r0 = k * br, nr = ANNC_MIN(br, L->in - r0);
     float beta;
     const ptrdiff_t t = target_plane(num_blocks(L), k, b, &beta);
     /* with beta 1 the kernel adds its sum to the plane (c = fma(1, c, acc)): the same as
      * adding a separate plane afterwards */
-    annc_sgemm_part(0, 0, rows, out, nr, 1.0f, in + r0, ld_in, L->W + r0 * out, out, beta,
-                    partials + (size_t)t * (size_t)rows * (size_t)out, out, NULL, ANNC_ACT_LINEAR,
-                    0.0f, rows, out, w->ws);
+    float *plane = partials + (size_t)t * (size_t)rows * (size_t)out;
+    if (w_finite)
+        annc_sgemm_part_finite_b(0, rows, out, nr, in + r0, ld_in, L->W + r0 * out, out, beta,
+                                 plane, out, rows, out, w->ws);
+    else
+        annc_sgemm_part(0, 0, rows, out, nr, 1.0f, in + r0, ld_in, L->W + r0 * out, out, beta,
+                        plane, out, NULL, ANNC_ACT_LINEAR, 0.0f, rows, out, w->ws);
 }
 
 /* The end of the run of blocks of half [hs, he) added onto its first plane: that of the
@@ -651,7 +656,7 @@ static void dense_split(worker *w, int l, const float *in, ptrdiff_t ld_in, int 
     const size_t plane = (size_t)rows * (size_t)out;
     /* formed during the previous step's update, before its closing barrier */
     for (ptrdiff_t k = ready ? b.hi : b.lo; k < b.hi; k++)
-        block_product(w, L, in, ld_in, rows, k, b, partials);
+        block_product(w, L, in, ld_in, rows, k, b, partials, 0);
     if (!ready) barrier(w);
     const span s = own_cols(net, part, out, w), rr = part_rows(w, part);
     if (s.hi <= s.lo) return;
@@ -759,21 +764,24 @@ static void clip_rows(float *g, ptrdiff_t ld, ptrdiff_t rows, ptrdiff_t n, float
 }
 
 /* The optimizer on n contiguous parameters at p (a run of whole rows of a kernel, or a bias),
- * with gradients g. */
-static void update_run(const worker *w, float *p, const float *g, ptrdiff_t n) {
+ * with gradients g; 1 when the new values are known finite (annc_opt_apply_finite). */
+static int update_run(const worker *w, float *p, const float *g, ptrdiff_t n) {
     const annc_net *net = w->net;
     const ptrdiff_t off = p - net->params;
-    annc_opt_apply(&w->opt, p, g, net->slot0 ? net->slot0 + off : NULL,
-                   net->slot1 ? net->slot1 + off : NULL, net->slot2 ? net->slot2 + off : NULL, n);
+    return annc_opt_apply_finite(&w->opt, p, g, net->slot0 ? net->slot0 + off : NULL,
+                                 net->slot1 ? net->slot1 + off : NULL,
+                                 net->slot2 ? net->slot2 + off : NULL, n);
 }
 
 /* dW = inᵀ·g for rows s of W, and (fused) their update, DW_BLOCK_ROWS rows of W at a time so
  * that a block of the gradient is consumed while it is still in cache. Without `fused` the
- * gradient goes to L->dW for clipping and a later update. */
-static void kernel_gradient(worker *w, annc_layer *L, const float *in, ptrdiff_t ld_in,
-                            const float *g, span s, int prefetch) {
+ * gradient goes to L->dW for clipping and a later update. Returns 1 when rows s of W were
+ * updated and are known finite. */
+static int kernel_gradient(worker *w, annc_layer *L, const float *in, ptrdiff_t ld_in,
+                           const float *g, span s, int prefetch) {
     const ptrdiff_t out = L->out;
-    if (s.hi <= s.lo) return;
+    if (s.hi <= s.lo) return 0;
+    int finite = w->fused;
     float *block = w->ws + annc_sgemm_part_workspace_floats(DW_BLOCK_ROWS, out, w->rows, L->in, out);
     block = (float *)(((uintptr_t)block + 63) & ~(uintptr_t)63);
     const ptrdiff_t nblocks = (s.hi - s.lo + DW_BLOCK_ROWS - 1) / DW_BLOCK_ROWS;
@@ -794,8 +802,9 @@ static void kernel_gradient(worker *w, annc_layer *L, const float *in, ptrdiff_t
         add_reg_grad_rows(dW, out, W, out, nr, out, L->kernel_l1, L->kernel_l2);
         if (!w->fused) continue;
         if (w->net->clipvalue > 0.0f) clip_rows(dW, out, nr, out, w->net->clipvalue);
-        update_run(w, W, dW, nr * out);
+        finite &= update_run(w, W, dW, nr * out);
     }
+    return finite;
 }
 
 /* db[s] = column sums of g[:, s] (+ regularisation); fused: the update of b[s] too. */
@@ -918,12 +927,12 @@ static void train_backward(worker *w) {
                     const span none = {0, 0};
                     next_cols_prefetch_start(w, k + 1 < b.hi ? block_cols(L, k + 1) : none);
                     next_cols_prefetch_part(w, 4);
-                    kernel_gradient(w, L, in, ld_in, g, block_cols(L, k), 0);
+                    const int w_finite = kernel_gradient(w, L, in, ld_in, g, block_cols(L, k), 0);
                     next_cols_prefetch_part(w, 4);
                     next_cols_gather(w, block_cols(L, k));
                     next_cols_prefetch_part(w, 4);
                     block_product(w, L, w->next_x, net->in_features, w->next_rows, k, b,
-                                  w->partials[0]);
+                                  w->partials[0], w_finite);
                 }
             } else if (L->trainable) {
                 kernel_gradient(w, L, in, ld_in, g, r, 1);

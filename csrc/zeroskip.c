@@ -82,6 +82,7 @@ typedef struct {
     float *c;
     ptrdiff_t ldc;
     int beta_one;
+    int b_finite; /* the caller knows B finite */
 } zs_problem;
 
 /* K steps per mask word */
@@ -139,7 +140,9 @@ static int finite_b(zs_problem *z, annc_pack_cache *c) {
         z->ldb = ldp;
         return 1;
     }
-    if (z->ldb == z->n) { /* one run */
+    if (z->b_finite) {
+        /* known: no scan */
+    } else if (z->ldb == z->n) { /* one run */
         if (!z->K->finite(z->b, z->k * z->n)) return 0;
     } else {
         for (ptrdiff_t p = 0; p < z->k; p++)
@@ -180,12 +183,12 @@ static void run_group(const zs_problem *z, uint64_t *mask, int have, ptrdiff_t r
 int annc_zs_product(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
                     ptrdiff_t lda, const float *b, ptrdiff_t ldb, int beta_one, float *c,
                     ptrdiff_t ldc, ptrdiff_t kc, int nthreads, annc_pack_cache *cache,
-                    void (*done)(void *, ptrdiff_t, ptrdiff_t), void *ctx) {
+                    int b_finite, void (*done)(void *, ptrdiff_t, ptrdiff_t), void *ctx) {
     const annc_kernels *K = annc_kernels_get();
     if (!annc_zero_skip() || !K->zs.rows || n < ZS_MIN_N || m < 1 || k < 1 || kc < 1) return 0;
     kc = ANNC_MIN(kc, k);
     if (kc > ZS_KC_MAX) return 0;
-    zs_problem z = {K, transa, n, k, kc, a, b, lda, ldb, c, ldc, beta_one};
+    zs_problem z = {K, transa, n, k, kc, a, b, lda, ldb, c, ldc, beta_one, b_finite != 0};
     /* on several threads, groups small enough that each thread gets one (rows are
      * independent: the grouping never shows in C) */
     const int nt = nthreads > 1 ? nthreads : 1;

@@ -429,3 +429,31 @@ def test_short_k_in_training(threads):
     (w0, h0, p0), (w1, h1, p1) = dense, by_rows
     assert h1 == h0
     assert_same_bits([w1, p1], [w0, p0])
+
+
+@needs_kernel
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_kernel_turned_non_finite_goes_dense(threads, bad):
+    # the forward products after an update skip their scan of W when RMSprop reports the rows
+    # finite; a kernel holding inf or NaN must still take the dense kernel (0 * inf is NaN), in
+    # the first step and in every step after, whatever the thread count (the NaN cases fail
+    # when the update claims finite rows regardless; an inf spreads to NaN in the first step,
+    # dense in both runs, before any update could claim anything)
+    def run():
+        config.set_num_threads(threads)
+        x, y = _sparse_dataset(n=480)
+        keras.utils.set_random_seed(8)
+        model = keras.Sequential([keras.layers.Dense(100, activation="relu", input_shape=(150,)),
+                                  keras.layers.Dense(5, activation="softmax")])
+        model.compile(loss="sparse_categorical_crossentropy")
+        weights = model.get_weights()
+        weights[0][7, 3] = bad  # a row of the first K block; its column 7 is often zero
+        model.set_weights(weights)
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+        return [w.copy() for w in model.get_weights()]
+
+    dense, skipping, taken = both_ways(run)
+    assert taken > 0  # the blocks without the bad row still skip zeros
+    assert not np.isfinite(skipping[0]).all()
+    assert_same_bits(skipping, dense)
