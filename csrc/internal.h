@@ -191,8 +191,8 @@ void annc_aligned_free(void *p);
  * dense driver cuts it, so that C is bit for bit what annc_sgemm_kc (alpha 1, beta 0 or 1)
  * gives. Returns 0 without touching C when it declines: no zero-skipping kernel (or switched
  * off), C too narrow to gain, op(A) too dense (judged on its first rows), or B not finite
- * (a skipped 0 * inf would have been NaN; b_finite: the caller knows it is, no scan). Groups of C's rows go to `nthreads` threads (one:
- * no OpenMP region). `cache` (may be NULL; the caller's annc_pack_cache for B, same rules;
+ * (a skipped 0 * inf would have been NaN; b_finite: the caller knows it is, no scan). Groups
+ * of C's rows go to `nthreads` threads (one: no OpenMP region). `cache` (may be NULL; the caller's annc_pack_cache for B, same rules;
  * one thread only) keeps a padded copy of B across calls. After each group of C's rows
  * [r0, r1) is final, calls done(ctx, r0, r1) when given (the caller's bias and activation,
  * while in cache). */
