@@ -140,11 +140,10 @@ static int finite_b(zs_problem *z, annc_pack_cache *c) {
         z->ldb = ldp;
         return 1;
     }
-    if (z->b_finite) {
-        /* known: no scan */
-    } else if (z->ldb == z->n) { /* one run */
-        if (!z->K->finite(z->b, z->k * z->n)) return 0;
-    } else {
+    /* B's extent in one run (a strided B's gaps included: one call, not one per row); only
+     * when that finds inf or NaN and B is strided, row by row, since it may lie in a gap */
+    if (!z->b_finite && !z->K->finite(z->b, (z->k - 1) * z->ldb + z->n)) {
+        if (z->ldb == z->n) return 0;
         for (ptrdiff_t p = 0; p < z->k; p++)
             if (!z->K->finite(z->b + p * z->ldb, z->n)) return 0;
     }
