@@ -304,6 +304,18 @@ cdef class Engine:
         if st != 0:
             raise RuntimeError(f"annc_evaluate failed with status {st}")
 
+    def predict_new(self, x):
+        """The network's output for x as a new float32 array when x is a C-contiguous float32
+        matrix of the network's width; None otherwise, for the caller to convert and check x
+        (one call for a Keras model(x) on a ready array: its checks and allocation in C)."""
+        cdef cnp.npy_intp dims[2]
+        if not annc_is_f32_matrix(x) or \
+                cnp.PyArray_DIM(<cnp.ndarray>x, 1) != self.net.in_features:
+            return None
+        dims[0] = cnp.PyArray_DIM(<cnp.ndarray>x, 0)
+        dims[1] = self.net.out_features
+        return self.predict(x, cnp.PyArray_EMPTY(2, dims, cnp.NPY_FLOAT32, 0))
+
     def predict(self, x, out):
         """out[:] = the network's output for x; both float32 (n, features) arrays."""
         cdef Py_ssize_t n

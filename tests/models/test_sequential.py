@@ -127,6 +127,29 @@ def test_inference_follows_every_change_of_the_model():
             config.set_num_threads(config.default_num_threads())
 
 
+def test_ready_input_path_keeps_the_shape_contract():
+    """model(x), predict(verbose=0) and predict_on_batch take a float32 C-contiguous matrix in
+    one call into the binding; that must not accept what the general path refuses (a flat
+    matrix for a model whose samples are 2-D) nor change what it returns."""
+    rng = np.random.default_rng(4)
+    flat = keras.Sequential([keras.Input((2, 3)), keras.layers.Flatten(),
+                             keras.layers.Dense(4, activation="relu"), keras.layers.Dense(2)])
+    x3 = rng.standard_normal((5, 2, 3)).astype(np.float32)
+    expected = flat.predict(x3.astype(np.float64), verbose=0)
+    for call in (flat, lambda v: flat.predict(v, verbose=0), flat.predict_on_batch):
+        np.testing.assert_array_equal(call(x3), expected)
+        with pytest.raises(ValueError, match="incompatible"):
+            call(x3.reshape(5, 6))  # same width, wrong sample shape
+    dense = keras.Sequential([keras.layers.Dense(3, input_shape=(6,))])
+    for call in (dense, lambda v: dense.predict(v, verbose=0), dense.predict_on_batch):
+        empty = call(np.zeros((0, 6), np.float32))
+        assert empty.shape == (0, 3) and empty.dtype == np.float32
+        one = call(np.ones((1, 6), np.float32))
+        assert one.shape == (1, 3) and one.flags.c_contiguous and one.flags.writeable
+        with pytest.raises(ValueError, match="incompatible"):
+            call(np.ones((2, 5), np.float32))
+
+
 # ---------------------------------------------------------------- executor gradients
 
 GRAD_CASES = [
