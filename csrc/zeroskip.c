@@ -244,8 +244,8 @@ int annc_short_k_product(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, 
     /* B^T, k rows of n floats, each padded with zeros to whole vectors on a 32-byte boundary */
     float *bt = (float *)(((uintptr_t)ws + 31) & ~(uintptr_t)31);
     const ptrdiff_t ldt = padded_ld(n);
-    /* B's rows in order (a row of B is a column of B^T: k stores a row, each into its own
-     * line of B^T, which the stores fill in order) */
+    /* B's rows in order: each gives one float to every row of B^T, whose lines then fill
+     * in order */
     for (ptrdiff_t j = 0; j < n; j++) {
         const float *bj = b + j * ldb;
         for (ptrdiff_t p = 0; p < k; p++) bt[p * ldt + j] = bj[p];
