@@ -34,15 +34,15 @@ def sparse(rng, shape, density, signed_zeros=False):
     return a
 
 
-def both_ways(run):
-    """run() with the path off, then on: (dense result, zero-skipping result, products the path
-    took)."""
+def both_ways(run, taken=_core.zero_skip_taken):
+    """run() with the row-form paths off, then on: (dense result, row-form result, products
+    the path counted by `taken` took: zero-skipping by default, or _core.short_k_taken)."""
     _core.set_zero_skip(False)
     dense = run()
     _core.set_zero_skip(True)
-    before = _core.zero_skip_taken()
+    before = taken()
     skipping = run()
-    return dense, skipping, _core.zero_skip_taken() - before
+    return dense, skipping, taken() - before
 
 
 def assert_same_bits(x, y):
@@ -317,16 +317,6 @@ def test_environment_switch(value, on):
 
 # ---------------------------------------------------------------- short K against B^T
 
-def short_k_both_ways(run):
-    """run() with the row-form paths off, then on: (dense, by rows, short-K products taken)."""
-    _core.set_zero_skip(False)
-    dense = run()
-    _core.set_zero_skip(True)
-    before = _core.short_k_taken()
-    by_rows = run()
-    return dense, by_rows, _core.short_k_taken() - before
-
-
 # m: 1, primes, a 128-row group and a bit; n: the narrowest taken, a padded row (100: 13
 # vectors, the last partial), several strips (257); k: 1, a narrow layer's 10 units, a prime,
 # the largest (one mask word)
@@ -348,7 +338,7 @@ def test_short_k_bits_equal_the_dense_kernel(m, n, k, beta):
         _core.sgemm(a, b, c, False, True, 1.0, beta, 1)
         return c
 
-    dense, by_rows, taken = short_k_both_ways(run)
+    dense, by_rows, taken = both_ways(run, _core.short_k_taken)
     assert taken == 1
     assert_same_bits(by_rows, dense)
     ref = a.astype(np.float64) @ b.T.astype(np.float64) + beta * c0
@@ -368,7 +358,7 @@ def test_short_k_bias_and_activation(act):
         _core.sgemm(a, b, c, False, True, 1.0, 0.0, 1, bias=bias, act=act)
         return c
 
-    dense, by_rows, taken = short_k_both_ways(run)
+    dense, by_rows, taken = both_ways(run, _core.short_k_taken)
     assert taken == 1
     assert_same_bits(by_rows, dense)
 
@@ -390,7 +380,7 @@ def test_short_k_non_finite_operands_as_dense():
         _core.sgemm(a, b, c, False, True, 1.0, 0.0, 1)
         return c
 
-    dense, by_rows, taken = short_k_both_ways(run)
+    dense, by_rows, taken = both_ways(run, _core.short_k_taken)
     assert taken == 1
     assert np.isnan(by_rows[3]).all() and np.isnan(by_rows[6, 7])
     assert_same_bits(by_rows, dense)
@@ -424,7 +414,7 @@ def test_short_k_declines():
 def test_short_k_in_training(threads):
     # the narrow output layer's input gradient goes by rows (on two threads, each thread's
     # rows of the tail); the weights come out as the dense kernels make them
-    dense, by_rows, taken = short_k_both_ways(lambda: _train_sparse(threads))
+    dense, by_rows, taken = both_ways(lambda: _train_sparse(threads), _core.short_k_taken)
     assert taken > 50
     (w0, h0, p0), (w1, h1, p1) = dense, by_rows
     assert h1 == h0
