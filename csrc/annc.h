@@ -261,6 +261,13 @@ int annc_train_steps(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff
                      ptrdiff_t batch, ptrdiff_t first_step, ptrdiff_t nsteps, const float *lrs,
                      uint64_t key, uint64_t counter, const int *metrics, int nmetrics,
                      double *sums, ptrdiff_t *seen);
+/* How the threads of a training step share the first layer's K blocks when they update them
+ * (see train.c): 1 (the default) each takes its own run's blocks and then the last ones left
+ * in the others' runs; 0 each keeps its own run; 2 (for tests) each takes from the others'
+ * runs before its own. The weights come out the same bits in every mode. Process-wide. */
+void annc_set_block_sharing(int mode);
+/* Blocks a thread has formed from another thread's run so far (for tests). */
+long long annc_blocks_taken_over(void);
 
 /* Loss and metrics on rows [0, n) of x (contiguous) and targets, in chunks of net->rows;
  * sums as for annc_train_steps, with the batch-level terms (activity regularisation) as Keras

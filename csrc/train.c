@@ -24,7 +24,8 @@
  * precedes the split layer's weight gradient, and the last thread adds the loss, penalties
  * and metrics in row order. Without that, narrow layers and the loss run on thread 0 alone.
  * The first layer's partial products for the next step are formed right after each block of
- * W is updated, while it is in cache. A barrier is taken only where data crosses threads:
+ * W is updated, while it is in cache; in that update a thread done with its own run takes
+ * over the last blocks of another's (see block claims). A barrier is taken only where data crosses threads:
  * Program 2 takes two per step.
  *
  * Determinism: a layer's K blocks and halves depend on its shape, never on the thread count,
@@ -130,6 +131,13 @@ typedef struct {
      * alternate, so two layers of one step can have theirs at the same address */
     annc_pack_cache gcache;
     const annc_layer *gcache_of;
+    /* the first layer's block claims (see take_block): two sets of nt slots used in turn by
+     * the steps' fused updates (`phase` counts them), NULL: fixed blocks; `claimed` the set
+     * whose final state says which blocks the partial sums of this step came from (NULL:
+     * each thread's own); `sums_at` the barrier count when this step's sums were read */
+    uint64_t *claims;
+    const uint64_t *claimed;
+    long phase, sums_at;
 } worker;
 
 /* ---------------------------------------------------------------- the plan */
@@ -366,6 +374,124 @@ static written wrote(const worker *w, int part) {
     return t;
 }
 
+/* ---------------------------------------------------------------- block claims */
+
+/* In the fused update of the first layer (train_backward) a thread takes the blocks of its own
+ * run from the front, in order, and once they are gone the last unclaimed block of another
+ * thread's run. A core that runs slower for a while (another guest on its physical core, an
+ * interrupt) then hands its last blocks to the others instead of holding them at the closing
+ * barrier, and blocks change hands only at the end of a run, so the rest stay in their
+ * owner's L2. The sums do not depend on who formed a block (see target_plane): the weights
+ * are the same bits whichever thread takes which. A run's [lo, hi) is one 64-bit word (lo in
+ * the low half), alone on its cache line; when the step ends lo == hi marks where the owner's
+ * blocks stopped. */
+enum { CLAIM_STRIDE = 8 }; /* uint64_t per slot: a 64-byte line */
+#define CLAIM_OFF 0        /* fixed blocks, as without claims */
+#define CLAIM_ON 1         /* the default */
+#define CLAIM_OTHERS_FIRST 2 /* tests: every thread takes from the others before its own */
+static int g_claim_mode = CLAIM_ON;
+static long long g_blocks_taken_over;
+
+void annc_set_block_sharing(int mode) { g_claim_mode = mode; }
+long long annc_blocks_taken_over(void) {
+#if defined(__GNUC__) || defined(__clang__)
+    return __atomic_load_n(&g_blocks_taken_over, __ATOMIC_RELAXED);
+#else
+    return g_blocks_taken_over;
+#endif
+}
+
+static uint64_t claim_range(span b) { return (uint64_t)b.lo | ((uint64_t)b.hi << 32); }
+
+/* The slot of thread t's run in claim set `set`. */
+static uint64_t *claim_slot(uint64_t *claims, int nt, long set, int t) {
+    return claims + ((size_t)(set & 1) * (size_t)nt + (size_t)t) * CLAIM_STRIDE;
+}
+
+/* A block from the front (the owner) or the back (another thread) of the run in *slot, or -1
+ * when none is left. */
+static ptrdiff_t take_block(uint64_t *slot, int from_back) {
+    ptrdiff_t k = -1;
+#if defined(__GNUC__) || defined(__clang__)
+    uint64_t v = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    for (;;) {
+        const uint64_t lo = v & 0xffffffffu, hi = v >> 32;
+        if (lo >= hi) break;
+        const uint64_t nv = from_back ? lo | ((hi - 1) << 32) : v + 1;
+        if (__atomic_compare_exchange_n(slot, &v, nv, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            k = (ptrdiff_t)(from_back ? hi - 1 : lo);
+            break;
+        }
+    }
+#else
+#ifdef _OPENMP
+#pragma omp critical(annc_block_claims)
+#endif
+    {
+        const uint64_t v = *slot, lo = v & 0xffffffffu, hi = v >> 32;
+        if (lo < hi) {
+            *slot = from_back ? lo | ((hi - 1) << 32) : v + 1;
+            k = (ptrdiff_t)(from_back ? hi - 1 : lo);
+        }
+    }
+#endif
+    return k;
+}
+
+/* Before a fused update's first claim: a barrier since this step's sums read the previous
+ * claim set, if none came (on every thread alike); then this thread's slot of the set after
+ * this one is its whole run again, for the next update (a closing barrier away). */
+static void begin_claims(worker *w, span b) {
+    if (!w->claims) return;
+    if (w->sums_at == w->barriers) barrier(w);
+    uint64_t *next = claim_slot(w->claims, w->nt, w->phase + 1, w->tid);
+#if defined(__GNUC__) || defined(__clang__)
+    __atomic_store_n(next, claim_range(b), __ATOMIC_RELAXED);
+#else
+    *next = claim_range(b);
+#endif
+}
+
+/* After it: the set the next step's sums read. */
+static void end_claims(worker *w) {
+    if (!w->claims) return;
+    w->claimed = claim_slot(w->claims, w->nt, w->phase, 0);
+    w->phase++;
+}
+static ptrdiff_t claim_block(const worker *w, int *taken) {
+    const int others_first = g_claim_mode == CLAIM_OTHERS_FIRST;
+    for (int pass = 0; pass < 2; pass++) {
+        if ((pass == 0) != others_first) {
+            const ptrdiff_t k = take_block(claim_slot(w->claims, w->nt, w->phase, w->tid), 0);
+            if (k >= 0) {
+                *taken = 0;
+                return k;
+            }
+            continue;
+        }
+        for (int d = 1; d < w->nt; d++) {
+            const int t = (w->tid + d) % w->nt;
+            const ptrdiff_t k = take_block(claim_slot(w->claims, w->nt, w->phase, t), 1);
+            if (k >= 0) {
+#if defined(__GNUC__) || defined(__clang__)
+                __atomic_fetch_add(&g_blocks_taken_over, 1, __ATOMIC_RELAXED);
+#endif
+                *taken = 1;
+                return k;
+            }
+        }
+    }
+    return -1;
+}
+
+/* The block after `prev` this thread forms (-1: none left; prev = b.lo - 1 for the first):
+ * claimed, or with fixed blocks the next of its own run b. */
+static ptrdiff_t next_block(const worker *w, span b, ptrdiff_t prev, int *taken) {
+    *taken = 0;
+    if (!w->claims) return prev + 1 < b.hi ? prev + 1 : -1;
+    return claim_block(w, taken);
+}
+
 /* ---------------------------------------------------------------- gather */
 
 /* Thread tid's equal share of `rows` rows out of nt. */
@@ -579,7 +705,10 @@ static void dense_rows(const worker *w, const annc_layer *L, const float *in, pt
 
 /* The plane of `partials` that block k's partial product goes to, made by a thread that owns
  * blocks b: added onto the first plane of block k's half when the same thread formed every
- * block of the half before it (*beta 1; 0 for the half's first block), else its own plane. */
+ * block of the half before it (*beta 1; 0 for the half's first block), else its own plane.
+ * A block taken over from another thread's run is formed as if owned alone (b = {k, k + 1}):
+ * the sums then add its plane in its place (sum_halves), which gives the same bits as adding
+ * it onto the run. */
 static ptrdiff_t target_plane(ptrdiff_t nb, ptrdiff_t k, span b, float *beta) {
     const ptrdiff_t hs = k < nb / 2 ? 0 : nb / 2;
     if (b.lo <= hs) {
@@ -611,11 +740,18 @@ static void block_product(const worker *w, const annc_layer *L, const float *in,
 }
 
 /* The end of the run of blocks of half [hs, he) added onto its first plane: that of the
- * thread owning block hs; the half's later blocks have planes of their own. */
-static ptrdiff_t half_run_end(ptrdiff_t nb, ptrdiff_t hs, ptrdiff_t he, int nt) {
+ * thread owning block hs, up to where others took over its run (`claimed`: the final claim
+ * set, NULL: none did); the half's later blocks have planes of their own. */
+static ptrdiff_t half_run_end(ptrdiff_t nb, ptrdiff_t hs, ptrdiff_t he, int nt,
+                              const uint64_t *claimed) {
     for (int t = 0; t < nt; t++) {
         const span b = thread_blocks(nb, t, nt);
-        if (b.lo <= hs && hs < b.hi) return ANNC_MIN(b.hi, he);
+        if (b.lo <= hs && hs < b.hi) {
+            ptrdiff_t end = ANNC_MIN(b.hi, he);
+            if (claimed) /* lo == hi: the owner formed [b.lo, lo) */
+                end = ANNC_MIN(end, (ptrdiff_t)(claimed[(size_t)t * CLAIM_STRIDE] & 0xffffffffu));
+            return ANNC_MAX(end, hs + 1);
+        }
     }
     return he;
 }
@@ -654,6 +790,7 @@ static void dense_split(worker *w, int l, const float *in, ptrdiff_t ld_in, int 
     const ptrdiff_t rows = w->rows, out = L->out, nb = num_blocks(L);
     const span b = thread_blocks(nb, w->tid, w->nt);
     const size_t plane = (size_t)rows * (size_t)out;
+    if (ready) w->sums_at = w->barriers; /* the claims are read below, on every thread alike */
     /* formed during the previous step's update, before its closing barrier */
     for (ptrdiff_t k = ready ? b.hi : b.lo; k < b.hi; k++)
         block_product(w, L, in, ld_in, rows, k, b, partials, 0);
@@ -661,8 +798,9 @@ static void dense_split(worker *w, int l, const float *in, ptrdiff_t ld_in, int 
     const span s = own_cols(net, part, out, w), rr = part_rows(w, part);
     if (s.hi <= s.lo) return;
     float *z = preact_buffer(L, act);
-    const ptrdiff_t m0 = half_run_end(nb, 0, nb / 2, w->nt);
-    const ptrdiff_t m1 = half_run_end(nb, nb / 2, nb, w->nt);
+    const uint64_t *claimed = ready ? w->claimed : NULL;
+    const ptrdiff_t m0 = half_run_end(nb, 0, nb / 2, w->nt, claimed);
+    const ptrdiff_t m1 = half_run_end(nb, nb / 2, nb, w->nt, claimed);
     for (ptrdiff_t r = rr.lo; r < rr.hi; r++) {
         float *restrict zr = z + r * out;
         sum_halves(zr, partials, plane, (size_t)(r * out), s, nb, m0, m1);
@@ -921,19 +1059,26 @@ static void train_backward(worker *w) {
                  * share of the next step's first product (the same partial products its
                  * forward pass would form, in the same plane) */
                 const span b = thread_blocks(num_blocks(L), w->tid, w->nt);
-                for (ptrdiff_t k = b.lo; k < b.hi; k++) {
+                begin_claims(w, b);
+                int taken = 0;
+                for (ptrdiff_t k = next_block(w, b, b.lo - 1, &taken); k >= 0;
+                     k = next_block(w, b, k, &taken)) {
                     /* the next block's columns a quarter at a time between this one's
-                     * phases (the kernel gradient's product and update take one) */
+                     * phases (the kernel gradient's product and update take one); a thread
+                     * that took this block over will likely take the one before next */
                     const span none = {0, 0};
-                    next_cols_prefetch_start(w, k + 1 < b.hi ? block_cols(L, k + 1) : none);
+                    next_cols_prefetch_start(w, !taken && k + 1 < b.hi ? block_cols(L, k + 1)
+                                                                        : none);
                     next_cols_prefetch_part(w, 4);
                     const int w_finite = kernel_gradient(w, L, in, ld_in, g, block_cols(L, k), 0);
                     next_cols_prefetch_part(w, 4);
                     next_cols_gather(w, block_cols(L, k));
                     next_cols_prefetch_part(w, 4);
-                    block_product(w, L, w->next_x, net->in_features, w->next_rows, k, b,
-                                  w->partials[0], w_finite);
+                    const span alone = {k, k + 1};
+                    block_product(w, L, w->next_x, net->in_features, w->next_rows, k,
+                                  taken ? alone : b, w->partials[0], w_finite);
                 }
+                end_claims(w);
             } else if (L->trainable) {
                 kernel_gradient(w, L, in, ld_in, g, r, 1);
             }
@@ -1007,6 +1152,7 @@ typedef struct {
     const int *metrics;
     int nmetrics;
     double *sums;
+    uint64_t *claims;      /* the first layer's block claims (NULL: fixed blocks) */
     int status;            /* published by thread 0 just before a step's closing barrier */
     int step_status;       /* the loss's record, written during a step (by any thread in a tail
                             * by rows, see set_step_status) */
@@ -1100,6 +1246,12 @@ static void run_chunk(chunk *c, int tid, int nt) {
     w.gcache.floats = gcache_floats(net, net->rows);
     w.gcache.buf = w.ws + train_ws_per_thread(net, net->rows) - w.gcache.floats;
     const size_t half = (size_t)net->rows * (size_t)net->in_features;
+    w.sums_at = -1;
+    if (nt > 1 && c->claims) { /* both sets start as this thread's run */
+        w.claims = c->claims;
+        const span own = thread_blocks(num_blocks(&net->layers[0]), tid, nt);
+        *claim_slot(w.claims, nt, 0, tid) = *claim_slot(w.claims, nt, 1, tid) = claim_range(own);
+    }
 
     ptrdiff_t rows = step_rows(c, 0);
     if (rows > 0) {
@@ -1196,9 +1348,14 @@ int annc_train_steps(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff
         return ANNC_ERR_ARG;
     const int st = annc_eng_check_net(net, ANNC_MIN(batch, n));
     if (st != ANNC_OK) return st;
-    chunk c = {net, opt, x, ldx, targets, target_cols, perm, n, batch, first_step, nsteps, lrs,
-               key, counter, metrics, nmetrics, sums, ANNC_OK, ANNC_OK, 0};
     const int nt = chunk_threads(net, ANNC_MIN(batch, n));
+    /* without memory for the claims the blocks stay fixed: the same results */
+    uint64_t *claims = nt > 1 && g_claim_mode != CLAIM_OFF
+                           ? (uint64_t *)annc_aligned_alloc(sizeof(uint64_t) * 2 * (size_t)nt *
+                                                            CLAIM_STRIDE)
+                           : NULL;
+    chunk c = {net, opt, x, ldx, targets, target_cols, perm, n, batch, first_step, nsteps, lrs,
+               key, counter, metrics, nmetrics, sums, claims, ANNC_OK, ANNC_OK, 0};
     if (nt <= 1) {
         run_chunk(&c, 0, 1);
     } else {
@@ -1216,6 +1373,7 @@ int annc_train_steps(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff
         run_chunk(&c, 0, 1);
 #endif
     }
+    annc_aligned_free(claims);
     if (seen) *seen = c.seen;
     return c.status;
 }

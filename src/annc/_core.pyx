@@ -44,6 +44,16 @@ def short_k_taken():
     """How many short-K products have gone by rows (annc_short_k_product) in this process."""
     return annc_short_k_taken()
 
+def set_block_sharing(int mode):
+    """Process-wide: how training threads share the first layer's blocks (annc.h:
+    annc_set_block_sharing): 1 (default) a thread takes the others' last blocks once its own
+    are done, 0 fixed blocks, 2 (tests) the others' blocks first. Same results in every mode."""
+    annc_set_block_sharing(mode)
+
+def blocks_taken_over():
+    """How many blocks training threads have formed from another thread's run, so far."""
+    return annc_blocks_taken_over()
+
 include "_gemm.pxi"
 include "_losses.pxi"
 include "_optim.pxi"

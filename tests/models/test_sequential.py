@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import annc as keras
-from annc import config
+from annc import _core, config
 
 from .reference import network_loss, numeric_grads
 
@@ -485,6 +485,40 @@ def test_one_softmax_layer_split_among_threads_is_thread_count_independent():
 
     results = _per_thread_count(train)
     assert results[0][1]["loss"][1] < results[0][1]["loss"][0]
+    _assert_identical_training(results)
+
+
+@pytest.mark.parametrize("hidden", [[100], []])  # Program 2's shape, Program 1's
+def test_first_layer_blocks_taken_over_give_the_same_weights(hidden):
+    """In the fused update a thread that is done takes the last blocks of another thread's run
+    (train.c: block claims). Whoever forms a block, the sums add it in its place: forced to
+    take the others' blocks first (mode 2), on two and three threads, training gives the
+    weights and history of one thread, bit for bit, with zero-skipping on mostly-zero pixels."""
+    rng = np.random.default_rng(8)
+    x = rng.random((320, 784), dtype=np.float32) * (rng.random((320, 784)) < 0.5)
+    y = rng.integers(0, 10, 320)
+
+    def train():
+        keras.utils.set_random_seed(2)
+        layers = [keras.layers.Dense(w, activation="relu") for w in hidden]
+        model = keras.Sequential([keras.Input((784,)), *layers,
+                                  keras.layers.Dense(10, activation="softmax")])
+        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        h = model.fit(x, y, batch_size=32, epochs=2, verbose=0)
+        return model.get_weights(), h.history
+
+    results = _per_thread_count(train, counts=(1,))
+    try:
+        for mode in (2, 0, 1):
+            _core.set_block_sharing(mode)
+            before = _core.blocks_taken_over()
+            results += _per_thread_count(train, counts=(2, 3))
+            if mode == 2:  # every step's blocks but the first's change hands
+                assert _core.blocks_taken_over() - before >= 2 * 19
+            elif mode == 0:
+                assert _core.blocks_taken_over() == before
+    finally:
+        _core.set_block_sharing(1)
     _assert_identical_training(results)
 
 
