@@ -362,7 +362,7 @@ static size_t short_k_room(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc) {
 static int sgemm_driver(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                         const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,
                         float *c, ptrdiff_t ldc, const float *bias, int act, float act_param,
-                        ptrdiff_t kc, int nt, annc_pack_cache *cache, int b_finite,
+                        ptrdiff_t kc, int nt, annc_pack_cache *cache, int b_flags,
                         float *workspace) {
     if (m < 0 || n < 0 || k < 0) return ANNC_ERR_ARG;
     if (act < 0 || act >= ANNC_ACT_COUNT || act == ANNC_ACT_SOFTMAX) return ANNC_ERR_ARG;
@@ -388,7 +388,7 @@ static int sgemm_driver(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdif
     if (alpha == 1.0f && (beta == 0.0f || beta == 1.0f) && !transb) {
         zs_epilogue_ctx e = {&g, n};
         if (annc_zs_product(transa, m, n, k, a, lda, b, ldb, beta == 1.0f, c, ldc, kc, nt,
-                            cache, b_finite, has_epilogue(&g) ? zs_epilogue : NULL, &e))
+                            cache, b_flags, has_epilogue(&g) ? zs_epilogue : NULL, &e))
             return ANNC_OK;
     }
 
@@ -503,13 +503,13 @@ int annc_sgemm_part_cached(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptr
 }
 
 int annc_sgemm_part_finite_b(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
-                             ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c,
-                             ptrdiff_t ldc, ptrdiff_t whole_m, ptrdiff_t whole_n,
+                             ptrdiff_t lda, const float *b, ptrdiff_t ldb, int b_past, float beta,
+                             float *c, ptrdiff_t ldc, ptrdiff_t whole_m, ptrdiff_t whole_n,
                              float *workspace) {
     if (whole_m < m || whole_n < n) return ANNC_ERR_ARG;
     return sgemm_driver(transa, 0, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, NULL,
                         ANNC_ACT_LINEAR, 0.0f, k_block(annc_kernels_get(), whole_m, whole_n, k),
-                        1, NULL, 1, workspace);
+                        1, NULL, ANNC_ZS_B_FINITE | (b_past ? ANNC_ZS_B_PAST : 0), workspace);
 }
 
 int annc_sgemm_kc(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,

@@ -191,15 +191,17 @@ void annc_aligned_free(void *p);
  * dense driver cuts it, so that C is bit for bit what annc_sgemm_kc (alpha 1, beta 0 or 1)
  * gives. Returns 0 without touching C when it declines: no zero-skipping kernel (or switched
  * off), C too narrow to gain, op(A) too dense (judged on its first rows), or B not finite
- * (a skipped 0 * inf would have been NaN; b_finite: the caller knows it is, no scan). Groups
+ * (a skipped 0 * inf would have been NaN; b_flags ANNC_ZS_B_FINITE: the caller knows it is,
+ * no scan; ANNC_ZS_B_PAST: the 8 floats after B's last row's n may be read). Groups
  * of C's rows go to `nthreads` threads (one: no OpenMP region). `cache` (may be NULL; the caller's annc_pack_cache for B, same rules;
  * one thread only) keeps a padded copy of B across calls. After each group of C's rows
  * [r0, r1) is final, calls done(ctx, r0, r1) when given (the caller's bias and activation,
  * while in cache). */
+enum { ANNC_ZS_B_FINITE = 1, ANNC_ZS_B_PAST = 2 };
 int annc_zs_product(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
                     ptrdiff_t lda, const float *b, ptrdiff_t ldb, int beta_one, float *c,
                     ptrdiff_t ldc, ptrdiff_t kc, int nthreads, annc_pack_cache *cache,
-                    int b_finite, void (*done)(void *, ptrdiff_t, ptrdiff_t), void *ctx);
+                    int b_flags, void (*done)(void *, ptrdiff_t, ptrdiff_t), void *ctx);
 
 /* annc_opt_apply, returning 1 when every updated parameter is known finite (the AVX2 plain
  * RMSprop tracks it at no cost), 0 when some is not or it is not known. */
@@ -208,10 +210,11 @@ int annc_opt_apply_finite(const annc_optimizer *o, float *w, const float *g, flo
 
 /* annc_sgemm_part without bias or activation, for a B (k x n, ldb) the caller knows to hold no
  * inf or NaN (a block of a kernel that the optimizer has just updated and checked): the
- * zero-skipping product then skips its own scan of B. */
+ * zero-skipping product then skips its own scan of B. b_past: the 8 floats after B's last
+ * row's n lie in the caller's memory (B is not the end of its allocation). */
 int annc_sgemm_part_finite_b(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
-                             ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c,
-                             ptrdiff_t ldc, ptrdiff_t whole_m, ptrdiff_t whole_n,
+                             ptrdiff_t lda, const float *b, ptrdiff_t ldb, int b_past, float beta,
+                             float *c, ptrdiff_t ldc, ptrdiff_t whole_m, ptrdiff_t whole_n,
                              float *workspace);
 
 /* C = A . B^T (+ C when beta_one) for a short K (k <= 64), B stored n x k (ldb): the

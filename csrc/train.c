@@ -731,9 +731,13 @@ static void block_product(const worker *w, const annc_layer *L, const float *in,
     /* with beta 1 the kernel adds its sum to the plane (c = fma(1, c, acc)): the same as
      * adding a separate plane afterwards */
     float *plane = partials + (size_t)t * (size_t)rows * (size_t)out;
+    /* the slab holds W's blocks in order and more after the last (its bias, or the padding
+     * that ends every variable and the slab on whole lines) */
+    const float *end = L->W + (r0 + nr) * out;
+    const int b_past = end >= w->net->params && end + 8 <= w->net->params + w->net->nparams;
     if (w_finite)
-        annc_sgemm_part_finite_b(0, rows, out, nr, in + r0, ld_in, L->W + r0 * out, out, beta,
-                                 plane, out, rows, out, w->ws);
+        annc_sgemm_part_finite_b(0, rows, out, nr, in + r0, ld_in, L->W + r0 * out, out, b_past,
+                                 beta, plane, out, rows, out, w->ws);
     else
         annc_sgemm_part(0, 0, rows, out, nr, 1.0f, in + r0, ld_in, L->W + r0 * out, out, beta,
                         plane, out, NULL, ANNC_ACT_LINEAR, 0.0f, rows, out, w->ws);

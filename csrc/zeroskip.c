@@ -83,6 +83,7 @@ typedef struct {
     ptrdiff_t ldc;
     int beta_one;
     int b_finite; /* the caller knows B finite */
+    int b_past;   /* a whole vector past B's last row's n floats may be read */
 } zs_problem;
 
 /* K steps per mask word */
@@ -104,6 +105,10 @@ static void group_block(const zs_problem *z, const void *mask, ptrdiff_t r0, ptr
     const ptrdiff_t words = (kb + word_bits(z) - 1) / word_bits(z);
     const float *b = z->b + p0 * z->ldb;
     float *c = z->c + r0 * z->ldc;
+    /* the kernels read B's last row with masked loads (a third branch per row of C, on data)
+     * only when nothing may be read past it: not when a K block follows, nor when the caller
+     * or the padded copy vouches for the floats after it */
+    const ptrdiff_t kb_read = kb + (p0 + kb < z->k || z->b_past ? 1 : 0);
     const float *pf = next_rows > 0 && starts_c ? z->a + (r0 + m) * z->lda + p0 : NULL;
     /* a block that starts C goes word by word (B's rows of one word stay in L1) when it is
      * long; one that adds onto C keeps its sum apart from C's value until the end, so it runs
@@ -114,10 +119,10 @@ static void group_block(const zs_problem *z, const void *mask, ptrdiff_t r0, ptr
         const int mode = !starts_c ? ANNC_ZS_ADD : w == 0 ? ANNC_ZS_STORE : ANNC_ZS_CONTINUE;
         if (z->transa)
             z->K->zs.cols(m, z->n, (const uint32_t *)mask, words, w, w + step,
-                       z->a + p0 * z->lda + r0, z->lda, b, z->ldb, kb, c, z->ldc, mode);
+                       z->a + p0 * z->lda + r0, z->lda, b, z->ldb, kb_read, c, z->ldc, mode);
         else
             z->K->zs.rows(m, z->n, (const uint64_t *)mask, words, w, w + step,
-                       z->a + r0 * z->lda + p0, z->lda, b, z->ldb, kb, c, z->ldc, mode, pf,
+                       z->a + r0 * z->lda + p0, z->lda, b, z->ldb, kb_read, c, z->ldc, mode, pf,
                        pf ? next_rows : 0);
     }
 }
@@ -138,6 +143,7 @@ static int finite_b(zs_problem *z, annc_pack_cache *c) {
         c->kc == z->n) {
         z->b = c->buf;
         z->ldb = ldp;
+        z->b_past = 1; /* every row padded to whole vectors */
         return 1;
     }
     /* B's extent in one run (a strided B's gaps included: one call, not one per row); only
@@ -160,6 +166,7 @@ static int finite_b(zs_problem *z, annc_pack_cache *c) {
     c->MR = 0;
     z->b = c->buf;
     z->ldb = ldp;
+    z->b_past = 1;
     return 1;
 }
 
@@ -182,12 +189,14 @@ static void run_group(const zs_problem *z, uint64_t *mask, int have, ptrdiff_t r
 int annc_zs_product(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
                     ptrdiff_t lda, const float *b, ptrdiff_t ldb, int beta_one, float *c,
                     ptrdiff_t ldc, ptrdiff_t kc, int nthreads, annc_pack_cache *cache,
-                    int b_finite, void (*done)(void *, ptrdiff_t, ptrdiff_t), void *ctx) {
+                    int b_flags, void (*done)(void *, ptrdiff_t, ptrdiff_t), void *ctx) {
     const annc_kernels *K = annc_kernels_get();
     if (!annc_zero_skip() || !K->zs.rows || n < ZS_MIN_N || m < 1 || k < 1 || kc < 1) return 0;
     kc = ANNC_MIN(kc, k);
     if (kc > ZS_KC_MAX) return 0;
-    zs_problem z = {K, transa, n, k, kc, a, b, lda, ldb, c, ldc, beta_one, b_finite != 0};
+    zs_problem z = {K,   transa, n,   k,        kc,
+                    a,   b,      lda, ldb,      c,
+                    ldc, beta_one, (b_flags & ANNC_ZS_B_FINITE) != 0, (b_flags & ANNC_ZS_B_PAST) != 0};
     /* on several threads, groups small enough that each thread gets one (rows are
      * independent: the grouping never shows in C) */
     const int nt = nthreads > 1 ? nthreads : 1;
