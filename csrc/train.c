@@ -25,7 +25,8 @@
  * and metrics in row order. Without that, narrow layers and the loss run on thread 0 alone.
  * The first layer's partial products for the next step are formed right after each block of
  * W is updated, while it is in cache; in that update a thread done with its own run takes
- * over the last blocks of another's (see block claims). A barrier is taken only where data crosses threads:
+ * over the last blocks of another's (see block claims), and the tail's rows are shared by how
+ * fast each thread has been taking them (see tail rows). A barrier is taken only where data crosses threads:
  * Program 2 takes two per step.
  *
  * Determinism: a layer's K blocks and halves depend on its shape, never on the thread count,
@@ -138,6 +139,9 @@ typedef struct {
     uint64_t *claims;
     const uint64_t *claimed;
     long phase, sums_at;
+    /* the tail's row shares (see tail_rows; NULL: equal), and when this step's tail began */
+    struct tail_slot *tails;
+    double tail_began;
 } worker;
 
 /* ---------------------------------------------------------------- the plan */
@@ -492,13 +496,83 @@ static ptrdiff_t next_block(const worker *w, span b, ptrdiff_t prev, int *taken)
     return claim_block(w, taken);
 }
 
-/* ---------------------------------------------------------------- gather */
+/* ---------------------------------------------------------------- tail rows */
 
 /* Thread tid's equal share of `rows` rows out of nt. */
 static span equal_share(ptrdiff_t rows, int tid, int nt) {
     span s = {rows * tid / nt, rows * (tid + 1) / nt};
     return s;
 }
+
+/* The tail's rows (tail_start) are shared in proportion to how fast each thread has been
+ * taking them lately: its rows over its time from the step's start to the barrier that ends
+ * the tail. A core that runs slower for a while, or reads more of its rows' planes from the
+ * other core, then gets fewer rows instead of holding the others at that barrier. Every row is
+ * computed alike whichever thread takes it (see the header), so the shares never show in the
+ * results. One slot per thread on its own line: the thread writes its time and rows before
+ * that barrier, thread 0 the new rates after it, all read the rates when the next step
+ * starts. */
+struct tail_slot {
+    double rate; /* rows per second, smoothed; 0: not yet measured */
+    double busy;
+    ptrdiff_t rows;
+    char pad[64 - 2 * sizeof(double) - sizeof(ptrdiff_t)];
+};
+
+static double now_seconds(void) {
+#ifdef _OPENMP
+    return omp_get_wtime();
+#else
+    return 0.0;
+#endif
+}
+
+/* This thread's rows of a step's `rows` in the tail. */
+static span tail_rows(const worker *w, ptrdiff_t rows) {
+    const struct tail_slot *ts = w->tails;
+    int known = ts != NULL;
+    for (int t = 0; known && t < w->nt; t++) known = ts[t].rate > 0.0;
+    if (!known) return equal_share(rows, w->tid, w->nt);
+    /* the same sums in the same order on every thread, so the bounds meet */
+    double total = 0.0, before = 0.0;
+    for (int t = 0; t < w->nt; t++) {
+        if (t == w->tid) before = total;
+        total += ts[t].rate;
+    }
+    const double after = w->tid == w->nt - 1 ? total : before + ts[w->tid].rate;
+    span s = {(ptrdiff_t)((double)rows * (before / total) + 0.5),
+              (ptrdiff_t)((double)rows * (after / total) + 0.5)};
+    return s;
+}
+
+/* Before the barrier that ends the tail. */
+static void tail_done(worker *w) {
+    if (!w->tails) return;
+    w->tails[w->tid].busy = now_seconds() - w->tail_began;
+    w->tails[w->tid].rows = w->mine.hi - w->mine.lo;
+}
+
+/* Thread 0, after it: each rate moves an eighth of the way to the step's, kept within 4x of
+ * the fastest so that no thread's share vanishes on one bad step. */
+static void tail_rebalance(worker *w) {
+    struct tail_slot *ts = w->tails;
+    if (!ts || w->tid != 0) return;
+    if (g_claim_mode == CLAIM_OTHERS_FIRST) { /* tests: uneven shares, 1 : 3 : 1 : 3 ... */
+        for (int t = 0; t < w->nt; t++) ts[t].rate = t % 2 ? 3.0 : 1.0;
+        return;
+    }
+    double top = 0.0;
+    for (int t = 0; t < w->nt; t++) {
+        if (ts[t].rows <= 0 || !(ts[t].busy > 0.0)) return; /* no rows or no clock: as is */
+        const double r = (double)ts[t].rows / ts[t].busy;
+        ts[t].rate = ts[t].rate > 0.0 ? ts[t].rate + 0.125 * (r - ts[t].rate) : r;
+        if (ts[t].rate > top) top = ts[t].rate;
+    }
+    for (int t = 0; t < w->nt; t++)
+        if (ts[t].rate < 0.25 * top) ts[t].rate = 0.25 * top;
+}
+
+/* ---------------------------------------------------------------- gather */
 
 /* The rows of a step's `rows` that a thread gathers: an equal share when the tail runs by
  * rows, else, with several threads, none on thread 0: the others copy the next batch while
@@ -1050,7 +1124,10 @@ static void train_backward(worker *w) {
             }
             if (L->trainable && L->b && part != PART_ROWS) bias_gradient(w, L, g, s);
             /* dX and dW read every column of g; each thread its own rows of W */
+            const long before_tail_end = w->barriers;
+            if (l == w->tail) tail_done(w);
             require(w, state, split ? READ_ALL_BY_EVERYONE : READ_ALL_BY_THREAD0, 0);
+            if (l == w->tail && w->barriers != before_tail_end) tail_rebalance(w);
             if (l == w->tail && w->tid == 0) tail_gradients(w, g, other);
             const span r = updated_rows(net, l, w);
             /* the gradient below from W as the forward pass used it, so before its update */
@@ -1253,6 +1330,8 @@ static void run_chunk(chunk *c, int tid, int nt) {
     w.sums_at = -1;
     if (nt > 1 && c->claims) { /* both sets start as this thread's run */
         w.claims = c->claims;
+        w.tails = (struct tail_slot *)(c->claims + 2 * (size_t)nt * CLAIM_STRIDE);
+        w.tails[tid].rate = 0.0;
         const span own = thread_blocks(num_blocks(&net->layers[0]), tid, nt);
         *claim_slot(w.claims, nt, 0, tid) = *claim_slot(w.claims, nt, 1, tid) = claim_range(own);
     }
@@ -1268,7 +1347,8 @@ static void run_chunk(chunk *c, int tid, int nt) {
     for (ptrdiff_t s = 0; s < c->nsteps && rows > 0; s++) {
         w.rows = rows;
         w.tail = tail_start(net, rows, nt);
-        w.mine = equal_share(rows, tid, nt);
+        w.mine = tail_rows(&w, rows);
+        w.tail_began = now_seconds();
         w.x = net->xbuf + (size_t)cur * half;
         w.gcache.src = NULL; /* the gradient buffers are rewritten */
         w.opt.learning_rate = c->lrs ? c->lrs[s] : c->opt->learning_rate;
@@ -1355,8 +1435,9 @@ int annc_train_steps(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff
     const int nt = chunk_threads(net, ANNC_MIN(batch, n));
     /* without memory for the claims the blocks stay fixed: the same results */
     uint64_t *claims = nt > 1 && g_claim_mode != CLAIM_OFF
-                           ? (uint64_t *)annc_aligned_alloc(sizeof(uint64_t) * 2 * (size_t)nt *
-                                                            CLAIM_STRIDE)
+                           ? (uint64_t *)annc_aligned_alloc(
+                                 (sizeof(uint64_t) * 2 * CLAIM_STRIDE + sizeof(struct tail_slot)) *
+                                 (size_t)nt)
                            : NULL;
     chunk c = {net, opt, x, ldx, targets, target_cols, perm, n, batch, first_step, nsteps, lrs,
                key, counter, metrics, nmetrics, sums, claims, ANNC_OK, ANNC_OK, 0};
