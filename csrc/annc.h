@@ -83,6 +83,9 @@ int annc_zero_skip(void);
 /* How many products have skipped zeros, or gone by rows with a short K, so far (for tests). */
 long long annc_zero_skip_taken(void);
 long long annc_short_k_taken(void);
+/* How many zero-skipping products have used the masks formed while gathering their rows (for
+ * tests). */
+long long annc_zs_given_taken(void);
 
 /* C = act(alpha * op(A) * op(B) + beta * C + bias)
  *   op(A) is m x k, op(B) is k x n, C is m x n; A is stored m x k (lda >= k) or, transposed,

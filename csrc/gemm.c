@@ -512,6 +512,22 @@ int annc_sgemm_part_finite_b(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, 
                         1, NULL, ANNC_ZS_B_FINITE | (b_past ? ANNC_ZS_B_PAST : 0), workspace);
 }
 
+int annc_sgemm_part_given(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
+                          ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c,
+                          ptrdiff_t ldc, ptrdiff_t whole_m, ptrdiff_t whole_n,
+                          annc_pack_cache *cache, int b_flags, const void *mask, ptrdiff_t nnz,
+                          float *workspace) {
+    if (whole_m < m || whole_n < n) return ANNC_ERR_ARG;
+    const ptrdiff_t kc = k_block(annc_kernels_get(), whole_m, whole_n, k);
+    if ((beta == 0.0f || beta == 1.0f) && m > 0 && n > 0 && k > 0 && ldc >= n &&
+        lda >= (transa ? m : k) && ldb >= n &&
+        annc_zs_product_given(transa, m, n, k, a, lda, b, ldb, beta == 1.0f, c, ldc, kc, cache,
+                              b_flags, mask, nnz))
+        return ANNC_OK;
+    return sgemm_driver(transa, 0, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, NULL,
+                        ANNC_ACT_LINEAR, 0.0f, kc, 1, cache, b_flags, workspace);
+}
+
 int annc_sgemm_kc(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                   const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,
                   float *c, ptrdiff_t ldc, const float *bias, int act, float act_param,

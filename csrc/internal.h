@@ -65,6 +65,13 @@ typedef struct {
     /* op(A) = A^T, A k x m (lda): word g of row i, bit b: a[(32 g + b) * lda + i] != 0 */
     ptrdiff_t (*mask_cols)(uint32_t *mask, ptrdiff_t words, const float *a, ptrdiff_t lda,
                            ptrdiff_t m, ptrdiff_t k);
+    /* rows idx[0..m) of src (ld lds), k columns, copied into dst (ld ldd), with
+     * the masks mask_rows and mask_cols would form from the copy: row i's ceil(k / 64) words
+     * at rmask + i * ceil(k / 64), column q's ceil(m / 32) at cmask + q * ceil(m / 32);
+     * returns the nonzeros */
+    ptrdiff_t (*gather_masks)(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds,
+                              const int64_t *idx, ptrdiff_t m, ptrdiff_t k, uint64_t *rmask,
+                              uint32_t *cmask);
     /* C rows [0, m) x [0, n) from the set bits of words [w0, w1) of each row's mask, B's row p
      * at b + p * ldb (p < kb: the kernels read whole vectors past a row's n floats, but never
      * past row kb - 1's). mode STORE: c = acc; CONTINUE: acc starts from c, c = acc; ADD:
@@ -202,6 +209,23 @@ int annc_zs_product(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const flo
                     ptrdiff_t lda, const float *b, ptrdiff_t ldb, int beta_one, float *c,
                     ptrdiff_t ldc, ptrdiff_t kc, int nthreads, annc_pack_cache *cache,
                     int b_flags, void (*done)(void *, ptrdiff_t, ptrdiff_t), void *ctx);
+
+/* annc_zs_product for one group of C's rows (m <= 128) and one K block (k <= kc), with op(A)'s
+ * masks given (as mask_rows or mask_cols forms them; nnz their set bits, on which the density
+ * decision is made as annc_zs_product makes it): 0 without touching C when it declines, like
+ * annc_zs_product, or when the shape is not one group and one block. */
+int annc_zs_product_given(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
+                          ptrdiff_t lda, const float *b, ptrdiff_t ldb, int beta_one, float *c,
+                          ptrdiff_t ldc, ptrdiff_t kc, annc_pack_cache *cache, int b_flags,
+                          const void *mask, ptrdiff_t nnz);
+/* annc_sgemm_part (alpha 1, beta 0 or 1, no bias or activation, B not transposed) trying
+ * annc_zs_product_given first, with kc as annc_sgemm_part chooses it; b_flags and cache as
+ * annc_zs_product takes them. */
+int annc_sgemm_part_given(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
+                          ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c,
+                          ptrdiff_t ldc, ptrdiff_t whole_m, ptrdiff_t whole_n,
+                          annc_pack_cache *cache, int b_flags, const void *mask, ptrdiff_t nnz,
+                          float *workspace);
 
 /* annc_opt_apply, returning 1 when every updated parameter is known finite (the AVX2 plain
  * RMSprop tracks it at no cost), 0 when some is not or it is not known. */

@@ -139,6 +139,12 @@ typedef struct {
     uint64_t *claims;
     const uint64_t *claimed;
     long phase, sums_at;
+    /* the first layer's blocks' column masks of the rows they gathered for the next step
+     * (block k's at col_masks + k * cm_stride; block_nnz[k] < 0: none), which its weight
+     * gradient reads in that step (see next_cols_gather); NULL: none kept */
+    uint32_t *col_masks;
+    ptrdiff_t *block_nnz;
+    ptrdiff_t cm_stride;
     /* the tail's row shares (see tail_rows; NULL: equal), and when this step's tail began */
     struct tail_slot *tails;
     double tail_began;
@@ -676,10 +682,27 @@ static void next_cols_prefetch_part(worker *w, int den) {
     }
 }
 
-static void next_cols_gather(const worker *w, span s) {
+/* Block k's columns s of the next rows into next_x. With the kernel for it, the copy also
+ * forms the masks the zero-skipping products would form from those values: the rows' into
+ * rmask (room for 128 rows of two words) for the block's product that follows, the
+ * columns' kept for the block's weight gradient in the next step; returns rmask then (*nnz
+ * its set bits), else NULL. */
+static const uint64_t *next_cols_gather(const worker *w, span s, ptrdiff_t k, uint64_t *rmask,
+                                        ptrdiff_t *nnz) {
+    const annc_kernels *K = annc_kernels_get();
+    float *dst = (float *)w->next_x; /* the step's spare half of xbuf */
+    const ptrdiff_t n = s.hi - s.lo;
+    if (w->col_masks && K->zs.gather_masks && w->next_rows <= 128 && n <= 128) {
+        *nnz = K->zs.gather_masks(dst + s.lo, w->net->in_features, w->next_src + s.lo,
+                                  w->next_ldx, w->next_idx, w->next_rows, n, rmask,
+                                  w->col_masks + k * w->cm_stride);
+        w->block_nnz[k] = *nnz;
+        return rmask;
+    }
+    if (w->block_nnz) w->block_nnz[k] = -1;
     const span rows = {0, w->next_rows};
-    gather_block(w->net, (float *)w->next_x /* the step's spare half of xbuf */, w->next_src,
-                 w->next_ldx, w->next_idx, rows, s);
+    gather_block(w->net, dst, w->next_src, w->next_ldx, w->next_idx, rows, s);
+    return NULL;
 }
 
 /* Columns of the first layer's input in its block k. */
@@ -797,7 +820,8 @@ static ptrdiff_t target_plane(ptrdiff_t nb, ptrdiff_t k, span b, float *beta) {
  * `partials` (rows x out each), for a thread that owns blocks b (see target_plane);
  * w_finite: the block's rows of W are known to hold no inf or NaN (just updated). */
 static void block_product(const worker *w, const annc_layer *L, const float *in, ptrdiff_t ld_in,
-                          ptrdiff_t rows, ptrdiff_t k, span b, float *partials, int w_finite) {
+                          ptrdiff_t rows, ptrdiff_t k, span b, float *partials, int w_finite,
+                          const uint64_t *rmask, ptrdiff_t nnz) {
     const ptrdiff_t out = L->out, br = block_rows(L);
     const ptrdiff_t r0 = k * br, nr = ANNC_MIN(br, L->in - r0);
     float beta;
@@ -809,7 +833,12 @@ static void block_product(const worker *w, const annc_layer *L, const float *in,
      * that ends every variable and the slab on whole lines) */
     const float *end = L->W + (r0 + nr) * out;
     const int b_past = end >= w->net->params && end + 8 <= w->net->params + w->net->nparams;
-    if (w_finite)
+    if (rmask) /* the masks formed while gathering these rows */
+        annc_sgemm_part_given(0, rows, out, nr, in + r0, ld_in, L->W + r0 * out, out, beta, plane,
+                              out, rows, out, NULL,
+                              (w_finite ? ANNC_ZS_B_FINITE : 0) | (b_past ? ANNC_ZS_B_PAST : 0),
+                              rmask, nnz, w->ws);
+    else if (w_finite)
         annc_sgemm_part_finite_b(0, rows, out, nr, in + r0, ld_in, L->W + r0 * out, out, b_past,
                                  beta, plane, out, rows, out, w->ws);
     else
@@ -871,7 +900,7 @@ static void dense_split(worker *w, int l, const float *in, ptrdiff_t ld_in, int 
     if (ready) w->sums_at = w->barriers; /* the claims are read below, on every thread alike */
     /* formed during the previous step's update, before its closing barrier */
     for (ptrdiff_t k = ready ? b.hi : b.lo; k < b.hi; k++)
-        block_product(w, L, in, ld_in, rows, k, b, partials, 0);
+        block_product(w, L, in, ld_in, rows, k, b, partials, 0, NULL, 0);
     if (!ready) barrier(w);
     const span s = own_cols(net, part, out, w), rr = part_rows(w, part);
     if (s.hi <= s.lo) return;
@@ -994,7 +1023,8 @@ static int update_run(const worker *w, float *p, const float *g, ptrdiff_t n) {
  * gradient goes to L->dW for clipping and a later update. Returns 1 when rows s of W were
  * updated and are known finite. */
 static int kernel_gradient(worker *w, annc_layer *L, const float *in, ptrdiff_t ld_in,
-                           const float *g, span s, int prefetch) {
+                           const float *g, span s, int prefetch, const uint32_t *cmask,
+                           ptrdiff_t nnz) {
     const ptrdiff_t out = L->out;
     if (s.hi <= s.lo) return 0;
     int finite = w->fused;
@@ -1012,8 +1042,12 @@ static int kernel_gradient(worker *w, annc_layer *L, const float *in, ptrdiff_t 
             w->gcache.src = NULL;
             w->gcache_of = L;
         }
-        annc_sgemm_part_cached(1, 0, nr, out, w->rows, 1.0f, in + r0, ld_in, g, out, 0.0f, dW,
-                               out, L->in, out, &w->gcache, w->ws);
+        if (cmask && nr == s.hi - s.lo) /* the masks formed while gathering these columns */
+            annc_sgemm_part_given(1, nr, out, w->rows, in + r0, ld_in, g, out, 0.0f, dW, out,
+                                  L->in, out, &w->gcache, 0, cmask, nnz, w->ws);
+        else
+            annc_sgemm_part_cached(1, 0, nr, out, w->rows, 1.0f, in + r0, ld_in, g, out, 0.0f,
+                                   dW, out, L->in, out, &w->gcache, w->ws);
         next_cols_prefetch_part(w, 4);
         add_reg_grad_rows(dW, out, W, out, nr, out, L->kernel_l1, L->kernel_l2);
         if (!w->fused) continue;
@@ -1066,7 +1100,7 @@ static void tail_gradients(worker *w, const float *g, const float *g_after) {
         if (L->kind != ANNC_LAYER_DENSE || !L->trainable) continue;
         const span cols = {0, L->out}, kernel_rows = {0, L->in};
         if (L->b) bias_gradient(w, L, g_after, cols);
-        kernel_gradient(w, L, net->layers[l - 1].y, L->in, g_after, kernel_rows, 0);
+        kernel_gradient(w, L, net->layers[l - 1].y, L->in, g_after, kernel_rows, 0, NULL, 0);
     }
 }
 
@@ -1151,17 +1185,23 @@ static void train_backward(worker *w) {
                     next_cols_prefetch_start(w, !taken && k + 1 < b.hi ? block_cols(L, k + 1)
                                                                         : none);
                     next_cols_prefetch_part(w, 4);
-                    const int w_finite = kernel_gradient(w, L, in, ld_in, g, block_cols(L, k), 0);
+                    /* this step's columns came from the last step's gathers (w->ready) */
+                    const int have = w->ready && w->block_nnz && w->block_nnz[k] >= 0;
+                    const int w_finite = kernel_gradient(
+                        w, L, in, ld_in, g, block_cols(L, k), 0,
+                        have ? w->col_masks + k * w->cm_stride : NULL, have ? w->block_nnz[k] : 0);
                     next_cols_prefetch_part(w, 4);
-                    next_cols_gather(w, block_cols(L, k));
+                    uint64_t rmask[128 * 2];
+                    ptrdiff_t nnz = 0;
+                    const uint64_t *rm = next_cols_gather(w, block_cols(L, k), k, rmask, &nnz);
                     next_cols_prefetch_part(w, 4);
                     const span alone = {k, k + 1};
                     block_product(w, L, w->next_x, net->in_features, w->next_rows, k,
-                                  taken ? alone : b, w->partials[0], w_finite);
+                                  taken ? alone : b, w->partials[0], w_finite, rm, nnz);
                 }
                 end_claims(w);
             } else if (L->trainable) {
-                kernel_gradient(w, L, in, ld_in, g, r, 1);
+                kernel_gradient(w, L, in, ld_in, g, r, 1, NULL, 0);
             }
             if (need_dx) {
                 float *t = g;
@@ -1234,6 +1274,9 @@ typedef struct {
     int nmetrics;
     double *sums;
     uint64_t *claims;      /* the first layer's block claims (NULL: fixed blocks) */
+    uint32_t *col_masks;   /* see worker.col_masks (NULL: none kept) */
+    ptrdiff_t *block_nnz;
+    ptrdiff_t cm_stride;
     int status;            /* published by thread 0 just before a step's closing barrier */
     int step_status;       /* the loss's record, written during a step (by any thread in a tail
                             * by rows, see set_step_status) */
@@ -1328,6 +1371,9 @@ static void run_chunk(chunk *c, int tid, int nt) {
     w.gcache.buf = w.ws + train_ws_per_thread(net, net->rows) - w.gcache.floats;
     const size_t half = (size_t)net->rows * (size_t)net->in_features;
     w.sums_at = -1;
+    w.col_masks = c->col_masks;
+    w.block_nnz = c->block_nnz;
+    w.cm_stride = c->cm_stride;
     if (nt > 1 && c->claims) { /* both sets start as this thread's run */
         w.claims = c->claims;
         w.tails = (struct tail_slot *)(c->claims + 2 * (size_t)nt * CLAIM_STRIDE);
@@ -1439,8 +1485,22 @@ int annc_train_steps(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff
                                  (sizeof(uint64_t) * 2 * CLAIM_STRIDE + sizeof(struct tail_slot)) *
                                  (size_t)nt)
                            : NULL;
+    /* the first layer's blocks' column masks for the next step (without the memory, or with
+     * more than one group of rows, each product forms its own: the same results) */
+    const annc_layer *L0 = &net->layers[0];
+    const ptrdiff_t cm_stride = block_rows(L0) * ((ANNC_MIN(batch, n) + 31) / 32);
+    const ptrdiff_t nb0 = num_blocks(L0);
+    void *masks = L0->kind == ANNC_LAYER_DENSE && ANNC_MIN(batch, n) <= 128
+                      ? annc_aligned_alloc(sizeof(ptrdiff_t) * (size_t)nb0 +
+                                           sizeof(uint32_t) * (size_t)(nb0 * cm_stride))
+                      : NULL;
+    ptrdiff_t *block_nnz = (ptrdiff_t *)masks;
+    if (block_nnz)
+        for (ptrdiff_t k = 0; k < nb0; k++) block_nnz[k] = -1;
     chunk c = {net, opt, x, ldx, targets, target_cols, perm, n, batch, first_step, nsteps, lrs,
-               key, counter, metrics, nmetrics, sums, claims, ANNC_OK, ANNC_OK, 0};
+               key, counter, metrics, nmetrics, sums, claims,
+               block_nnz ? (uint32_t *)(block_nnz + nb0) : NULL, block_nnz, cm_stride,
+               ANNC_OK, ANNC_OK, 0};
     if (nt <= 1) {
         run_chunk(&c, 0, 1);
     } else {
@@ -1459,6 +1519,7 @@ int annc_train_steps(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff
 #endif
     }
     annc_aligned_free(claims);
+    annc_aligned_free(masks);
     if (seen) *seen = c.seen;
     return c.status;
 }

@@ -44,6 +44,7 @@
 static int g_zs_enabled = -1; /* -1: not yet read from ANNC_ZERO_SKIP (default on) */
 static long long g_zs_taken; /* products this path took: tests check that it ran */
 static long long g_short_k_taken; /* annc_short_k_product's, likewise */
+static long long g_zs_given_taken; /* annc_zs_product_given's, likewise */
 
 void annc_set_zero_skip(int on) { g_zs_enabled = on != 0; }
 
@@ -64,6 +65,7 @@ static long long read_count(const long long *counter) {
 }
 long long annc_zero_skip_taken(void) { return read_count(&g_zs_taken); }
 long long annc_short_k_taken(void) { return read_count(&g_short_k_taken); }
+long long annc_zs_given_taken(void) { return read_count(&g_zs_given_taken); }
 
 static void count(long long *counter) {
 #if defined(__GNUC__) || defined(__clang__)
@@ -230,6 +232,25 @@ int annc_zs_product(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const flo
         const ptrdiff_t r0 = q * group, next = ANNC_MAX((ptrdiff_t)0, ANNC_MIN(group, m - r0 - group));
         run_group(&z, mask, q == 0, r0, ANNC_MIN(group, m - r0), next, done, ctx);
     }
+    return 1;
+}
+
+int annc_zs_product_given(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
+                          ptrdiff_t lda, const float *b, ptrdiff_t ldb, int beta_one, float *c,
+                          ptrdiff_t ldc, ptrdiff_t kc, annc_pack_cache *cache, int b_flags,
+                          const void *mask, ptrdiff_t nnz) {
+    const annc_kernels *K = annc_kernels_get();
+    if (!annc_zero_skip() || !K->zs.rows || !mask || n < ZS_MIN_N || m < 1 || m > ZS_GROUP ||
+        k < 1 || k > ANNC_MIN(kc, (ptrdiff_t)ZS_KC_MAX))
+        return 0;
+    if ((double)nnz > ZS_MAX_DENSITY * (double)m * (double)k) return 0;
+    zs_problem z = {K,   transa, n,   k,        k,
+                    a,   b,      lda, ldb,      c,
+                    ldc, beta_one, (b_flags & ANNC_ZS_B_FINITE) != 0, (b_flags & ANNC_ZS_B_PAST) != 0};
+    if (!finite_b(&z, cache)) return 0;
+    count(&g_zs_taken);
+    count(&g_zs_given_taken);
+    group_block(&z, mask, 0, m, 0, k, !beta_one, 0);
     return 1;
 }
 

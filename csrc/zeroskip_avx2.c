@@ -114,6 +114,56 @@ static ptrdiff_t zs_mask_cols_avx2(uint32_t *mask, ptrdiff_t words, const float 
     return nnz;
 }
 
+/* Rows idx[0..m) of src (ld lds; the block's first column already applied), k columns,
+ * copied into rows [0, m) of dst (ld ldd), forming on the way the masks that mask_rows (row
+ * i's words at rmask + i * ceil(k / 64)) and mask_cols (column q's words at
+ * cmask + q * ceil(m / 32)) would form from the copy: the same compare, on the values in
+ * registers, instead of two more passes over them. Returns the nonzeros. */
+static ptrdiff_t zs_gather_masks_avx2(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds,
+                                      const int64_t *idx, ptrdiff_t m, ptrdiff_t k,
+                                      uint64_t *rmask, uint32_t *cmask) {
+    const ptrdiff_t rwords = (k + 63) / 64, cwords = (m + 31) / 32;
+    const __m256 zero = _mm256_setzero_ps();
+    ptrdiff_t nnz = 0;
+    for (ptrdiff_t c0 = 0; c0 < k; c0 += 64) { /* one word of every row mask */
+        const ptrdiff_t kc = ANNC_MIN((ptrdiff_t)64, k - c0), nv = (kc + 7) / 8;
+        const int tail = (int)(kc & 7);
+        const __m256i tmask = annc_first_lanes(tail);
+        for (ptrdiff_t g = 0; g < cwords; g++) { /* one word of every column mask */
+            __m256i acc[8];
+            for (ptrdiff_t v = 0; v < 8; v++) acc[v] = _mm256_setzero_si256();
+            const ptrdiff_t i1 = ANNC_MIN(m, 32 * g + 32);
+            for (ptrdiff_t i = 32 * g; i < i1; i++) {
+                const float *si = src + idx[i] * lds + c0;
+                float *di = dst + i * ldd + c0;
+                const __m256i bit = _mm256_set1_epi32((int)(1u << (i - 32 * g)));
+                uint64_t bits = 0;
+                for (ptrdiff_t v = 0; v < nv; v++) {
+                    const int part = tail && v == nv - 1;
+                    const __m256 x = part ? _mm256_maskload_ps(si + 8 * v, tmask)
+                                          : _mm256_loadu_ps(si + 8 * v);
+                    if (part)
+                        store_first(di + 8 * v, x, tail);
+                    else
+                        _mm256_storeu_ps(di + 8 * v, x);
+                    const __m256 nz = _mm256_cmp_ps(x, zero, _CMP_NEQ_UQ);
+                    bits |= (uint64_t)(unsigned)_mm256_movemask_ps(nz) << (8 * v);
+                    acc[v] = _mm256_or_si256(acc[v], _mm256_and_si256(_mm256_castps_si256(nz), bit));
+                }
+                rmask[i * rwords + c0 / 64] = bits;
+                nnz += popcount64(bits);
+            }
+            for (ptrdiff_t v = 0; v < nv; v++) {
+                uint32_t t[8];
+                _mm256_storeu_si256((__m256i *)t, acc[v]);
+                const ptrdiff_t lanes = ANNC_MIN((ptrdiff_t)8, kc - 8 * v);
+                for (ptrdiff_t q = 0; q < lanes; q++) cmask[(c0 + 8 * v + q) * cwords + g] = t[q];
+            }
+        }
+    }
+    return nnz;
+}
+
 /* ---------------------------------------------------------------- strips */
 
 /* A row's accumulators are thirteen named variables, not an array: GCC kept an array in
@@ -317,6 +367,7 @@ void annc_zeroskip_avx2(annc_kernels *t) {
     t->finite = finite_avx2;
     t->zs.mask_rows = zs_mask_rows_avx2;
     t->zs.mask_cols = zs_mask_cols_avx2;
+    t->zs.gather_masks = zs_gather_masks_avx2;
     t->zs.rows = zs_rows_avx2;
     t->zs.cols = zs_cols_avx2;
 }

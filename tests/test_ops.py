@@ -466,10 +466,11 @@ def test_sanitizer_fuzz(tmp_path, isa):
         subprocess.run([cc, *flags, *extra, "-c", os.path.join(csrc, name), "-o", obj],
                        check=True)
         objs.append(obj)
-    exe = str(tmp_path / "fuzz")
-    subprocess.run([cc, *flags, "-fopenmp", os.path.join(root, "tests", "c", "fuzz_gemm.c"),
-                    *objs, "-lm", "-o", exe], check=True)
     env = dict(os.environ, ANNC_ISA=isa, UBSAN_OPTIONS="halt_on_error=1")
-    proc = subprocess.run([exe], env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    assert "bad=0" in proc.stdout
+    for fuzz in ("fuzz_gemm", "fuzz_train"):  # the GEMM, then the training executor
+        exe = str(tmp_path / fuzz)
+        subprocess.run([cc, *flags, "-fopenmp", os.path.join(root, "tests", "c", fuzz + ".c"),
+                        *objs, "-lm", "-o", exe], check=True)
+        proc = subprocess.run([exe], env=env, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, fuzz + ": " + proc.stdout[-2000:] + proc.stderr[-4000:]
+        assert "bad=0" in proc.stdout

@@ -422,6 +422,33 @@ def test_short_k_in_training(threads):
 
 
 @needs_kernel
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("batch", [32, 45, 7])
+def test_masks_formed_while_gathering_in_training(threads, batch):
+    # the first layer's blocks copy the next rows' columns and form their row and column masks
+    # on the way (train.c: next_cols_gather); the block's forward product uses the row masks at
+    # once and its weight gradient the column masks a step later. Signed zeros are zeros, two
+    # words of column masks at 45 rows, and the last step is short. Same bits as dense.
+    def run():
+        config.set_num_threads(threads)
+        rng = np.random.default_rng(batch)
+        x = sparse(rng, (400, 230), 0.45, signed_zeros=True)
+        y = rng.integers(0, 4, 400)
+        keras.utils.set_random_seed(5)
+        model = keras.Sequential([keras.Input((230,)),
+                                  keras.layers.Dense(100, activation="relu"),
+                                  keras.layers.Dense(4, activation="softmax")])
+        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        h = model.fit(x, y, batch_size=batch, epochs=2, verbose=0)
+        return [w.copy() for w in model.get_weights()], h.history
+
+    dense, skipping, taken = both_ways(run, _core.zs_given_taken)
+    assert taken > 2 * (400 // batch)  # forward blocks and weight gradients of most steps
+    assert skipping[1] == dense[1]
+    assert_same_bits(skipping[0], dense[0])
+
+
+@needs_kernel
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("bad", [np.inf, np.nan])
 def test_kernel_turned_non_finite_goes_dense(threads, bad):

@@ -44,6 +44,11 @@ def short_k_taken():
     """How many short-K products have gone by rows (annc_short_k_product) in this process."""
     return annc_short_k_taken()
 
+def zs_given_taken():
+    """How many zero-skipping products have used the masks formed while their rows were
+    gathered (training's first layer), in this process."""
+    return annc_zs_given_taken()
+
 def set_block_sharing(int mode):
     """Process-wide: how training threads share the first layer's blocks (annc.h:
     annc_set_block_sharing): 1 (default) a thread takes the others' last blocks once its own

@@ -12,6 +12,7 @@ cdef extern from "annc.h" nogil:
     int annc_zero_skip()
     long long annc_zero_skip_taken()
     long long annc_short_k_taken()
+    long long annc_zs_given_taken()
     void annc_set_block_sharing(int mode)
     long long annc_blocks_taken_over()
     const char *annc_isa_name(int isa)
