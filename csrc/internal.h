@@ -58,6 +58,10 @@ typedef void (*annc_pack_fn)(float *dst, const float *src, ptrdiff_t rs, ptrdiff
  * bit for bit what the dense kernel gives (see annc_zs_product). The kernels are AVX2+FMA
  * only: the portable table leaves them NULL, and every product then stays dense. */
 enum { ANNC_ZS_STORE = 0, ANNC_ZS_CONTINUE = 1, ANNC_ZS_ADD = 2 };
+/* Products narrower than this stay dense: their rows gain little per nonzero over the dense
+ * kernel's 6 x 16 tiles (Program 1's 10 columns: 2 vectors per nonzero against the loop's
+ * fixed cost). */
+#define ANNC_ZS_MIN_N 32
 typedef struct {
     /* op(A) = A (m x k, lda): word w of row i, bit b: a[i * lda + 64 w + b] != 0 (NaN counts) */
     ptrdiff_t (*mask_rows)(uint64_t *mask, ptrdiff_t words, const float *a, ptrdiff_t lda,

@@ -682,17 +682,27 @@ static void next_cols_prefetch_part(worker *w, int den) {
     }
 }
 
-/* Block k's columns s of the next rows into next_x. With the kernel for it, the copy also
+/* Columns of the first layer's input in its block k. */
+static span block_cols(const annc_layer *L, ptrdiff_t k) {
+    const ptrdiff_t br = block_rows(L);
+    span s = {ANNC_MIN(k * br, L->in), ANNC_MIN((k + 1) * br, L->in)};
+    return s;
+}
+
+/* Block k's columns of the next rows into next_x. With the kernel for it, the copy also
  * forms the masks the zero-skipping products would form from those values: the rows' into
  * rmask (room for 128 rows of two words) for the block's product that follows, the
  * columns' kept for the block's weight gradient in the next step; returns rmask then (*nnz
  * its set bits), else NULL. */
-static const uint64_t *next_cols_gather(const worker *w, span s, ptrdiff_t k, uint64_t *rmask,
-                                        ptrdiff_t *nnz) {
+static const uint64_t *next_cols_gather(const worker *w, const annc_layer *L, ptrdiff_t k,
+                                        uint64_t *rmask, ptrdiff_t *nnz) {
     const annc_kernels *K = annc_kernels_get();
     float *dst = (float *)w->next_x; /* the step's spare half of xbuf */
+    const span s = block_cols(L, k);
     const ptrdiff_t n = s.hi - s.lo;
-    if (w->col_masks && K->zs.gather_masks && w->next_rows <= 128 && n <= 128) {
+    /* only for products wide enough to skip zeros (not Program 1's ten outputs) */
+    if (w->col_masks && K->zs.gather_masks && w->next_rows <= 128 && n <= 128 &&
+        L->out >= ANNC_ZS_MIN_N && annc_zero_skip()) {
         *nnz = K->zs.gather_masks(dst + s.lo, w->net->in_features, w->next_src + s.lo,
                                   w->next_ldx, w->next_idx, w->next_rows, n, rmask,
                                   w->col_masks + k * w->cm_stride);
@@ -703,13 +713,6 @@ static const uint64_t *next_cols_gather(const worker *w, span s, ptrdiff_t k, ui
     const span rows = {0, w->next_rows};
     gather_block(w->net, dst, w->next_src, w->next_ldx, w->next_idx, rows, s);
     return NULL;
-}
-
-/* Columns of the first layer's input in its block k. */
-static span block_cols(const annc_layer *L, ptrdiff_t k) {
-    const ptrdiff_t br = block_rows(L);
-    span s = {ANNC_MIN(k * br, L->in), ANNC_MIN((k + 1) * br, L->in)};
-    return s;
 }
 
 /* ---------------------------------------------------------------- forward */
@@ -1193,7 +1196,7 @@ static void train_backward(worker *w) {
                     next_cols_prefetch_part(w, 4);
                     uint64_t rmask[128 * 2];
                     ptrdiff_t nnz = 0;
-                    const uint64_t *rm = next_cols_gather(w, block_cols(L, k), k, rmask, &nnz);
+                    const uint64_t *rm = next_cols_gather(w, L, k, rmask, &nnz);
                     next_cols_prefetch_part(w, 4);
                     const span alone = {k, k + 1};
                     block_product(w, L, w->next_x, net->in_features, w->next_rows, k,

@@ -35,9 +35,7 @@
 #define ZS_GROUP 128
 /* Largest K block this driver takes (the dense driver's blocks are at most 800). */
 #define ZS_KC_MAX 1024
-/* Narrower C rows gain little per nonzero over the dense kernel's 6 x 16 tiles (Program 1's
- * 10 columns: 2 vectors per nonzero against the loop's fixed cost). */
-#define ZS_MIN_N 32
+#define ZS_MIN_N ANNC_ZS_MIN_N
 /* op(A) denser than this goes to the dense kernel. */
 #define ZS_MAX_DENSITY 0.75
 
