@@ -7,8 +7,9 @@
  * its blocks' share of the forward product (a partial sum over those rows of W, from those
  * columns of the layer's input), their share of the input gradient (those columns of dX),
  * their weight gradient and their update with its optimizer slots. So a thread reads and
- * writes only its own lines of W and of the slots, which stay in its core's L2, and it reads
- * only its columns of the layer input.
+ * writes mostly its own lines of W and of the slots, which stay in its core's L2, and it
+ * reads mostly its columns of the layer input (the first layer's last blocks may change hands
+ * in the fused update: see block claims).
  *
  * The partial sums are added (a barrier first) with the bias and the activation in a fixed
  * order: each half of the blocks in block order, then the two halves, then the bias. A thread
@@ -26,8 +27,8 @@
  * The first layer's partial products for the next step are formed right after each block of
  * W is updated, while it is in cache; in that update a thread done with its own run takes
  * over the last blocks of another's (see block claims), and the tail's rows are shared by how
- * fast each thread has been taking them (see tail rows). A barrier is taken only where data crosses threads:
- * Program 2 takes two per step.
+ * fast each thread has been taking them (see tail rows). A barrier is taken only where data
+ * crosses threads: Program 2 takes two per step.
  *
  * Determinism: a layer's K blocks and halves depend on its shape, never on the thread count,
  * and one thread computes the same sums in the same order (two K-blocked products, one per
@@ -468,6 +469,9 @@ static void end_claims(worker *w) {
     w->claimed = claim_slot(w->claims, w->nt, w->phase, 0);
     w->phase++;
 }
+
+/* The next block this thread forms in the current fused update, or -1: its own run's next,
+ * else another run's last (*taken set); tests can ask for the others' first. */
 static ptrdiff_t claim_block(const worker *w, int *taken) {
     const int others_first = g_claim_mode == CLAIM_OTHERS_FIRST;
     for (int pass = 0; pass < 2; pass++) {

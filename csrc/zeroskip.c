@@ -86,6 +86,14 @@ typedef struct {
     int b_past;   /* a whole vector past B's last row's n floats may be read */
 } zs_problem;
 
+static zs_problem problem(const annc_kernels *K, int transa, ptrdiff_t n, ptrdiff_t k,
+                          ptrdiff_t kc, const float *a, ptrdiff_t lda, const float *b,
+                          ptrdiff_t ldb, float *c, ptrdiff_t ldc, int beta_one, int b_flags) {
+    zs_problem z = {K, transa, n, k, kc, a, b, lda, ldb, c, ldc, beta_one,
+                    (b_flags & ANNC_ZS_B_FINITE) != 0, (b_flags & ANNC_ZS_B_PAST) != 0};
+    return z;
+}
+
 /* K steps per mask word */
 static ptrdiff_t word_bits(const zs_problem *z) { return z->transa ? 32 : 64; }
 
@@ -105,9 +113,9 @@ static void group_block(const zs_problem *z, const void *mask, ptrdiff_t r0, ptr
     const ptrdiff_t words = (kb + word_bits(z) - 1) / word_bits(z);
     const float *b = z->b + p0 * z->ldb;
     float *c = z->c + r0 * z->ldc;
-    /* the kernels read B's last row with masked loads (a third branch per row of C, on data)
-     * only when nothing may be read past it: not when a K block follows, nor when the caller
-     * or the padded copy vouches for the floats after it */
+    /* the kernels read B's last row with masked loads (and a branch on the data per row of
+     * C) only when nothing may be read past it: not when a K block follows, nor when the
+     * caller or the padded copy vouches for the floats after it */
     const ptrdiff_t kb_read = kb + (p0 + kb < z->k || z->b_past ? 1 : 0);
     const float *pf = next_rows > 0 && starts_c ? z->a + (r0 + m) * z->lda + p0 : NULL;
     /* a block that starts C goes word by word (B's rows of one word stay in L1) when it is
@@ -194,9 +202,7 @@ int annc_zs_product(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const flo
     if (!annc_zero_skip() || !K->zs.rows || n < ZS_MIN_N || m < 1 || k < 1 || kc < 1) return 0;
     kc = ANNC_MIN(kc, k);
     if (kc > ZS_KC_MAX) return 0;
-    zs_problem z = {K,   transa, n,   k,        kc,
-                    a,   b,      lda, ldb,      c,
-                    ldc, beta_one, (b_flags & ANNC_ZS_B_FINITE) != 0, (b_flags & ANNC_ZS_B_PAST) != 0};
+    zs_problem z = problem(K, transa, n, k, kc, a, lda, b, ldb, c, ldc, beta_one, b_flags);
     /* on several threads, groups small enough that each thread gets one (rows are
      * independent: the grouping never shows in C) */
     const int nt = nthreads > 1 ? nthreads : 1;
@@ -242,9 +248,7 @@ int annc_zs_product_given(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, con
         k < 1 || k > ANNC_MIN(kc, (ptrdiff_t)ZS_KC_MAX))
         return 0;
     if ((double)nnz > ZS_MAX_DENSITY * (double)m * (double)k) return 0;
-    zs_problem z = {K,   transa, n,   k,        k,
-                    a,   b,      lda, ldb,      c,
-                    ldc, beta_one, (b_flags & ANNC_ZS_B_FINITE) != 0, (b_flags & ANNC_ZS_B_PAST) != 0};
+    zs_problem z = problem(K, transa, n, k, k, a, lda, b, ldb, c, ldc, beta_one, b_flags);
     if (!finite_b(&z, cache)) return 0;
     count(&g_zs_taken);
     count(&g_zs_given_taken);

@@ -148,7 +148,8 @@ static ptrdiff_t zs_gather_masks_avx2(float *dst, ptrdiff_t ldd, const float *sr
                         _mm256_storeu_ps(di + 8 * v, x);
                     const __m256 nz = _mm256_cmp_ps(x, zero, _CMP_NEQ_UQ);
                     bits |= (uint64_t)(unsigned)_mm256_movemask_ps(nz) << (8 * v);
-                    acc[v] = _mm256_or_si256(acc[v], _mm256_and_si256(_mm256_castps_si256(nz), bit));
+                    acc[v] = _mm256_or_si256(acc[v],
+                                             _mm256_and_si256(_mm256_castps_si256(nz), bit));
                 }
                 rmask[i * rwords + c0 / 64] = bits;
                 nnz += popcount64(bits);

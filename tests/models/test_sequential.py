@@ -491,9 +491,11 @@ def test_one_softmax_layer_split_among_threads_is_thread_count_independent():
 @pytest.mark.parametrize("hidden", [[100], []])  # Program 2's shape, Program 1's
 def test_first_layer_blocks_taken_over_give_the_same_weights(hidden):
     """In the fused update a thread that is done takes the last blocks of another thread's run
-    (train.c: block claims). Whoever forms a block, the sums add it in its place: forced to
-    take the others' blocks first (mode 2), on two and three threads, training gives the
-    weights and history of one thread, bit for bit, with zero-skipping on mostly-zero pixels."""
+    (train.c: block claims), and the tail's rows go to the threads by their recent rates.
+    Whoever forms a block, the sums add it in its place, and whoever takes a row computes it
+    alike: forced to take the others' blocks first and to share the tail 1 : 3 (mode 2), on two
+    and three threads, training gives the weights and history of one thread, bit for bit, with
+    zero-skipping on mostly-zero pixels."""
     rng = np.random.default_rng(8)
     x = rng.random((320, 784), dtype=np.float32) * (rng.random((320, 784)) < 0.5)
     y = rng.integers(0, 10, 320)
