@@ -838,8 +838,9 @@ static void block_product(const worker *w, const annc_layer *L, const float *in,
     float *plane = partials + (size_t)t * (size_t)rows * (size_t)out;
     /* the slab holds W's blocks in order and more after the last (its bias, or the padding
      * that ends every variable and the slab on whole lines) */
-    const float *end = L->W + (r0 + nr) * out;
-    const int b_past = end >= w->net->params && end + 8 <= w->net->params + w->net->nparams;
+    const uintptr_t end = (uintptr_t)(L->W + (r0 + nr) * out), slab = (uintptr_t)w->net->params;
+    const int b_past = w->net->params && end >= slab &&
+                       (end - slab) / sizeof(float) + 8 <= (size_t)w->net->nparams;
     if (rmask) /* the masks formed while gathering these rows */
         annc_sgemm_part_given(0, rows, out, nr, in + r0, ld_in, L->W + r0 * out, out, beta, plane,
                               out, rows, out, NULL,
