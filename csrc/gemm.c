@@ -355,6 +355,13 @@ static size_t short_k_room(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc) {
     return one_thread_ws_floats(annc_kernels_get(), m, n, kc);
 }
 
+/* Whether the sizes and leading dimensions describe a product the driver can take. */
+static int shape_ok(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, ptrdiff_t lda,
+                    ptrdiff_t ldb, ptrdiff_t ldc) {
+    return m >= 0 && n >= 0 && k >= 0 && ldc >= ANNC_MAX(n, 1) &&
+           lda >= ANNC_MAX(transa ? m : k, 1) && ldb >= ANNC_MAX(transb ? k : n, 1);
+}
+
 /* The product on nt threads (the caller has clipped nt to what the shape deserves) with K
  * blocks of kc (>= 1; clipped to k): the caller's choice fixes the rounding (k_block of the
  * whole product for annc_sgemm, of the enclosing product for annc_sgemm_part, the caller's own
@@ -364,10 +371,8 @@ static int sgemm_driver(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdif
                         float *c, ptrdiff_t ldc, const float *bias, int act, float act_param,
                         ptrdiff_t kc, int nt, annc_pack_cache *cache, int b_flags,
                         float *workspace) {
-    if (m < 0 || n < 0 || k < 0) return ANNC_ERR_ARG;
+    if (!shape_ok(transa, transb, m, n, k, lda, ldb, ldc)) return ANNC_ERR_ARG;
     if (act < 0 || act >= ANNC_ACT_COUNT || act == ANNC_ACT_SOFTMAX) return ANNC_ERR_ARG;
-    if (ldc < ANNC_MAX(n, 1)) return ANNC_ERR_ARG;
-    if (lda < ANNC_MAX(transa ? m : k, 1) || ldb < ANNC_MAX(transb ? k : n, 1)) return ANNC_ERR_ARG;
     if (m == 0 || n == 0) return ANNC_OK;
 
     gemm_problem g;
@@ -519,8 +524,7 @@ int annc_sgemm_part_given(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, con
                           float *workspace) {
     if (whole_m < m || whole_n < n) return ANNC_ERR_ARG;
     const ptrdiff_t kc = k_block(annc_kernels_get(), whole_m, whole_n, k);
-    if ((beta == 0.0f || beta == 1.0f) && m > 0 && n > 0 && k > 0 && ldc >= n &&
-        lda >= (transa ? m : k) && ldb >= n &&
+    if ((beta == 0.0f || beta == 1.0f) && shape_ok(transa, 0, m, n, k, lda, ldb, ldc) &&
         annc_zs_product_given(transa, m, n, k, a, lda, b, ldb, beta == 1.0f, c, ldc, kc, cache,
                               b_flags, mask, nnz))
         return ANNC_OK;

@@ -94,6 +94,11 @@ static zs_problem problem(const annc_kernels *K, int transa, ptrdiff_t n, ptrdif
     return z;
 }
 
+/* Whether op(A)'s rows with nnz nonzeros among m x k go to the dense kernel instead. */
+static int too_dense(ptrdiff_t nnz, ptrdiff_t m, ptrdiff_t k) {
+    return (double)nnz > ZS_MAX_DENSITY * (double)m * (double)k;
+}
+
 /* K steps per mask word */
 static ptrdiff_t word_bits(const zs_problem *z) { return z->transa ? 32 : 64; }
 
@@ -214,7 +219,7 @@ int annc_zs_product(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const flo
     /* the first group's first block decides; its masks are then used as they are */
     const ptrdiff_t m0 = ANNC_MIN(group, m);
     const ptrdiff_t nnz = group_masks(&z, mask, 0, m0, 0, kc);
-    if ((double)nnz > ZS_MAX_DENSITY * (double)m0 * (double)kc) return 0;
+    if (too_dense(nnz, m0, kc)) return 0;
     if (!finite_b(&z, nt == 1 ? cache : NULL)) return 0;
     count(&g_zs_taken);
 
@@ -247,7 +252,7 @@ int annc_zs_product_given(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, con
     if (!annc_zero_skip() || !K->zs.rows || !mask || n < ZS_MIN_N || m < 1 || m > ZS_GROUP ||
         k < 1 || k > ANNC_MIN(kc, (ptrdiff_t)ZS_KC_MAX))
         return 0;
-    if ((double)nnz > ZS_MAX_DENSITY * (double)m * (double)k) return 0;
+    if (too_dense(nnz, m, k)) return 0;
     zs_problem z = problem(K, transa, n, k, k, a, lda, b, ldb, c, ldc, beta_one, b_flags);
     if (!finite_b(&z, cache)) return 0;
     count(&g_zs_taken);

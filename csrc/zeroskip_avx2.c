@@ -301,18 +301,13 @@ ZS_WIDTH(12, 1) ZS_WIDTH(13, 0)
 
 /* indexed by the strip's width in floats rounded up to vectors (1..13) and whether the last
  * vector is partial */
-static const rows_fn rows_by_width[ZS_MAXV + 1][2] = {
-    {NULL, NULL},           {rows_1_0, rows_0_1},   {rows_2_0, rows_1_1},
-    {rows_3_0, rows_2_1},   {rows_4_0, rows_3_1},   {rows_5_0, rows_4_1},
-    {rows_6_0, rows_5_1},   {rows_7_0, rows_6_1},   {rows_8_0, rows_7_1},
-    {rows_9_0, rows_8_1},   {rows_10_0, rows_9_1},  {rows_11_0, rows_10_1},
-    {rows_12_0, rows_11_1}, {rows_13_0, rows_12_1}};
-static const cols_fn cols_by_width[ZS_MAXV + 1][2] = {
-    {NULL, NULL},           {cols_1_0, cols_0_1},   {cols_2_0, cols_1_1},
-    {cols_3_0, cols_2_1},   {cols_4_0, cols_3_1},   {cols_5_0, cols_4_1},
-    {cols_6_0, cols_5_1},   {cols_7_0, cols_6_1},   {cols_8_0, cols_7_1},
-    {cols_9_0, cols_8_1},   {cols_10_0, cols_9_1},  {cols_11_0, cols_10_1},
-    {cols_12_0, cols_11_1}, {cols_13_0, cols_12_1}};
+#define ZS_BY_WIDTH(f)                                                                     \
+    {{NULL, NULL},         {f##_1_0, f##_0_1},   {f##_2_0, f##_1_1},   {f##_3_0, f##_2_1},   \
+     {f##_4_0, f##_3_1},   {f##_5_0, f##_4_1},   {f##_6_0, f##_5_1},   {f##_7_0, f##_6_1},   \
+     {f##_8_0, f##_7_1},   {f##_9_0, f##_8_1},   {f##_10_0, f##_9_1},  {f##_11_0, f##_10_1}, \
+     {f##_12_0, f##_11_1}, {f##_13_0, f##_12_1}}
+static const rows_fn rows_by_width[ZS_MAXV + 1][2] = ZS_BY_WIDTH(rows);
+static const cols_fn cols_by_width[ZS_MAXV + 1][2] = ZS_BY_WIDTH(cols);
 
 /* C's n columns in strips of at most 13 vectors, as even as whole vectors allow. */
 static ptrdiff_t strip_width(ptrdiff_t n) {
