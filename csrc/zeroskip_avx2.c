@@ -114,6 +114,71 @@ static ptrdiff_t zs_mask_cols_avx2(uint32_t *mask, ptrdiff_t words, const float 
     return nnz;
 }
 
+/* One mask word's columns [c0, c0 + 8 nv - (part ? 8 - tail : 0)) of rows [i0, i1) (at most
+ * 32: one word of the column masks) of gather_masks below. nv and part are constants in each
+ * specialisation, so the column masks' eight accumulators stay in registers (with a run-time
+ * count GCC kept them on the stack: a store and a reload per vector and row). */
+ANNC_INLINE ptrdiff_t gather_word(const int nv, const int part, int tail, __m256i tmask,
+                                  float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds,
+                                  const int64_t *idx, ptrdiff_t c0, ptrdiff_t i0, ptrdiff_t i1,
+                                  uint64_t *rmask, ptrdiff_t rwords, uint32_t *cmask,
+                                  ptrdiff_t cwords, ptrdiff_t g) {
+    const __m256 zero = _mm256_setzero_ps();
+    const int vecs = nv + part;
+    __m256i acc[8];
+    for (int v = 0; v < 8; v++) acc[v] = _mm256_setzero_si256();
+    ptrdiff_t nnz = 0;
+    for (ptrdiff_t i = i0; i < i1; i++) {
+        const float *si = src + idx[i] * lds + c0;
+        float *di = dst + i * ldd + c0;
+        const __m256i bit = _mm256_set1_epi32((int)(1u << (i - i0)));
+        uint64_t bits = 0;
+        for (int v = 0; v < vecs; v++) {
+            const int last = part && v == nv;
+            const __m256 x = last ? _mm256_maskload_ps(si + 8 * v, tmask)
+                                  : _mm256_loadu_ps(si + 8 * v);
+            if (last)
+                store_first(di + 8 * v, x, tail);
+            else
+                _mm256_storeu_ps(di + 8 * v, x);
+            const __m256 nz = _mm256_cmp_ps(x, zero, _CMP_NEQ_UQ);
+            bits |= (uint64_t)(unsigned)_mm256_movemask_ps(nz) << (8 * v);
+            acc[v] = _mm256_or_si256(acc[v], _mm256_and_si256(_mm256_castps_si256(nz), bit));
+        }
+        rmask[i * rwords + c0 / 64] = bits;
+        nnz += popcount64(bits);
+    }
+    for (int v = 0; v < vecs; v++) {
+        uint32_t t[8];
+        _mm256_storeu_si256((__m256i *)t, acc[v]);
+        const int lanes = part && v == nv ? tail : 8;
+        for (int q = 0; q < lanes; q++) cmask[(c0 + 8 * v + q) * cwords + g] = t[q];
+    }
+    return nnz;
+}
+
+typedef ptrdiff_t (*gather_fn)(int, __m256i, float *, ptrdiff_t, const float *, ptrdiff_t,
+                               const int64_t *, ptrdiff_t, ptrdiff_t, ptrdiff_t, uint64_t *,
+                               ptrdiff_t, uint32_t *, ptrdiff_t, ptrdiff_t);
+#define GATHER_WIDTH(NV, PART)                                                             \
+    static ANNC_NOINLINE ptrdiff_t gather_##NV##_##PART(                                  \
+        int tail, __m256i tmask, float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds, \
+        const int64_t *idx, ptrdiff_t c0, ptrdiff_t i0, ptrdiff_t i1, uint64_t *rmask,     \
+        ptrdiff_t rwords, uint32_t *cmask, ptrdiff_t cwords, ptrdiff_t g) {                \
+        return gather_word(NV, PART, tail, tmask, dst, ldd, src, lds, idx, c0, i0, i1,     \
+                           rmask, rwords, cmask, cwords, g);                               \
+    }
+GATHER_WIDTH(0, 1)
+GATHER_WIDTH(1, 0) GATHER_WIDTH(1, 1) GATHER_WIDTH(2, 0) GATHER_WIDTH(2, 1)
+GATHER_WIDTH(3, 0) GATHER_WIDTH(3, 1) GATHER_WIDTH(4, 0) GATHER_WIDTH(4, 1)
+GATHER_WIDTH(5, 0) GATHER_WIDTH(5, 1) GATHER_WIDTH(6, 0) GATHER_WIDTH(6, 1)
+GATHER_WIDTH(7, 0) GATHER_WIDTH(7, 1) GATHER_WIDTH(8, 0)
+/* indexed by a word's columns rounded up to vectors (1..8) and whether the last is partial */
+static const gather_fn gather_by_width[9][2] = {
+    {NULL, NULL},           {gather_1_0, gather_0_1}, {gather_2_0, gather_1_1},
+    {gather_3_0, gather_2_1}, {gather_4_0, gather_3_1}, {gather_5_0, gather_4_1},
+    {gather_6_0, gather_5_1}, {gather_7_0, gather_6_1}, {gather_8_0, gather_7_1}};
+
 /* Rows idx[0..m) of src (ld lds; the block's first column already applied), k columns,
  * copied into rows [0, m) of dst (ld ldd), forming on the way the masks that mask_rows (row
  * i's words at rmask + i * ceil(k / 64)) and mask_cols (column q's words at
@@ -123,44 +188,14 @@ static ptrdiff_t zs_gather_masks_avx2(float *dst, ptrdiff_t ldd, const float *sr
                                       const int64_t *idx, ptrdiff_t m, ptrdiff_t k,
                                       uint64_t *rmask, uint32_t *cmask) {
     const ptrdiff_t rwords = (k + 63) / 64, cwords = (m + 31) / 32;
-    const __m256 zero = _mm256_setzero_ps();
     ptrdiff_t nnz = 0;
     for (ptrdiff_t c0 = 0; c0 < k; c0 += 64) { /* one word of every row mask */
-        const ptrdiff_t kc = ANNC_MIN((ptrdiff_t)64, k - c0), nv = (kc + 7) / 8;
+        const ptrdiff_t kc = ANNC_MIN((ptrdiff_t)64, k - c0);
         const int tail = (int)(kc & 7);
-        const __m256i tmask = annc_first_lanes(tail);
-        for (ptrdiff_t g = 0; g < cwords; g++) { /* one word of every column mask */
-            __m256i acc[8];
-            for (ptrdiff_t v = 0; v < 8; v++) acc[v] = _mm256_setzero_si256();
-            const ptrdiff_t i1 = ANNC_MIN(m, 32 * g + 32);
-            for (ptrdiff_t i = 32 * g; i < i1; i++) {
-                const float *si = src + idx[i] * lds + c0;
-                float *di = dst + i * ldd + c0;
-                const __m256i bit = _mm256_set1_epi32((int)(1u << (i - 32 * g)));
-                uint64_t bits = 0;
-                for (ptrdiff_t v = 0; v < nv; v++) {
-                    const int part = tail && v == nv - 1;
-                    const __m256 x = part ? _mm256_maskload_ps(si + 8 * v, tmask)
-                                          : _mm256_loadu_ps(si + 8 * v);
-                    if (part)
-                        store_first(di + 8 * v, x, tail);
-                    else
-                        _mm256_storeu_ps(di + 8 * v, x);
-                    const __m256 nz = _mm256_cmp_ps(x, zero, _CMP_NEQ_UQ);
-                    bits |= (uint64_t)(unsigned)_mm256_movemask_ps(nz) << (8 * v);
-                    acc[v] = _mm256_or_si256(acc[v],
-                                             _mm256_and_si256(_mm256_castps_si256(nz), bit));
-                }
-                rmask[i * rwords + c0 / 64] = bits;
-                nnz += popcount64(bits);
-            }
-            for (ptrdiff_t v = 0; v < nv; v++) {
-                uint32_t t[8];
-                _mm256_storeu_si256((__m256i *)t, acc[v]);
-                const ptrdiff_t lanes = ANNC_MIN((ptrdiff_t)8, kc - 8 * v);
-                for (ptrdiff_t q = 0; q < lanes; q++) cmask[(c0 + 8 * v + q) * cwords + g] = t[q];
-            }
-        }
+        const gather_fn f = gather_by_width[(kc + 7) / 8][tail != 0];
+        for (ptrdiff_t g = 0; g < cwords; g++) /* one word of every column mask */
+            nnz += f(tail, annc_first_lanes(tail), dst, ldd, src, lds, idx, c0, 32 * g,
+                     ANNC_MIN(m, 32 * g + 32), rmask, rwords, cmask, cwords, g);
     }
     return nnz;
 }
