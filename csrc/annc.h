@@ -86,6 +86,11 @@ long long annc_short_k_taken(void);
 /* How many zero-skipping products have used the masks formed while gathering their rows (for
  * tests). */
 long long annc_zs_given_taken(void);
+/* The GEMM's in-place path for narrow products (narrow.c): on by default, same bits either
+ * way; the switch is for tests and benchmarks, the count of products it took for tests. */
+void annc_set_narrow(int on);
+int annc_narrow(void);
+long long annc_narrow_taken(void);
 
 /* C = act(alpha * op(A) * op(B) + beta * C + bias)
  *   op(A) is m x k, op(B) is k x n, C is m x n; A is stored m x k (lda >= k) or, transposed,

@@ -13,4 +13,26 @@ ANNC_INLINE __m256i annc_first_lanes(ptrdiff_t n) {
     return _mm256_loadu_si256((const __m256i *)(m + 8 - n));
 }
 
+/* The first 1..3 floats of x at p, with plain stores. */
+ANNC_INLINE void annc_store_upto3(float *p, __m128 x, int n) {
+    if (n & 2) {
+        _mm_storel_pi((__m64 *)p, x);
+        if (n & 1) _mm_store_ss(p + 2, _mm_movehl_ps(x, x));
+    } else if (n & 1) {
+        _mm_store_ss(p, x);
+    }
+}
+
+/* A row's last vector: its first n (1..7) lanes with plain stores (a masked store costs a
+ * dozen cycles on AMD cores, once per row of C). */
+ANNC_INLINE void annc_store_first(float *p, __m256 v, int n) {
+    const __m128 lo = _mm256_castps256_ps128(v);
+    if (n >= 4) {
+        _mm_storeu_ps(p, lo);
+        annc_store_upto3(p + 4, _mm256_extractf128_ps(v, 1), n - 4);
+    } else {
+        annc_store_upto3(p, lo, n);
+    }
+}
+
 #endif

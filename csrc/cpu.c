@@ -65,6 +65,7 @@ static void fill_table(annc_kernels *t) {
     if (!want_generic && annc_cpu_has_avx2_fma()) {
         annc_kernels_avx2(t);
         annc_zeroskip_avx2(t);
+        annc_narrow_avx2(t);
     }
 #else
     (void)want_generic;

@@ -407,6 +407,14 @@ static int sgemm_driver(int transa, int transb, ptrdiff_t m, ptrdiff_t n, ptrdif
         return ANNC_OK;
     }
 
+    /* a narrow C (a layer of a few classes, its weight gradient) on one thread: A and B read
+     * in place, same bits, no packing */
+    if (!transb && alpha == 1.0f && (beta == 0.0f || beta == 1.0f) && nt == 1 &&
+        annc_narrow_product(transa, m, n, k, a, lda, b, ldb, beta == 1.0f, c, ldc, kc)) {
+        if (has_epilogue(&g)) epilogue(&g, 0, m, 0, n);
+        return ANNC_OK;
+    }
+
     const annc_kernels *K = annc_kernels_get();
     const plan pl = make_plan(K, m, n, k, nt);
     const mview A = {a, transa ? 1 : lda, transa ? lda : 1};

@@ -105,6 +105,12 @@ typedef struct annc_kernels {
      * product's check of B) */
     int (*finite)(const float *x, ptrdiff_t n);
     annc_zs_kernels zs;
+    /* C (m x n, n <= ANNC_NARROW_MAX_N) = op(A) . B (+ C when beta_one), K in blocks of kc,
+     * A and B read in place with the packed kernel's per-element recipe (narrow.c); NULL in
+     * the portable table */
+    void (*narrow)(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
+                   ptrdiff_t lda, const float *b, ptrdiff_t ldb, int beta_one, float *c,
+                   ptrdiff_t ldc, ptrdiff_t kc);
 } annc_kernels;
 
 const annc_kernels *annc_kernels_get(void);
@@ -113,6 +119,7 @@ int annc_finite_generic(const float *x, ptrdiff_t n);
 #ifdef ANNC_HAVE_AVX2_KERNELS
 void annc_kernels_avx2(annc_kernels *t);
 void annc_zeroskip_avx2(annc_kernels *t);
+void annc_narrow_avx2(annc_kernels *t);
 #endif
 
 /* The AVX2+FMA activations (activations_avx2.c), same contracts as the annc.h functions;
@@ -193,6 +200,23 @@ void annc_eng_clip_gradients(annc_net *net);
 int annc_eng_check_net(const annc_net *net, ptrdiff_t rows);
 size_t annc_eng_train_ws_floats(const annc_net *net, ptrdiff_t rows);
 
+/* Counters of how often a path was taken, read by tests to check that it ran: relaxed atomics
+ * (approximate under threads without them; only tests read them). */
+ANNC_INLINE void annc_count_add(long long *counter) {
+#if defined(__GNUC__) || defined(__clang__)
+    __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+#else
+    (*counter)++;
+#endif
+}
+ANNC_INLINE long long annc_count_read(const long long *counter) {
+#if defined(__GNUC__) || defined(__clang__)
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
+#else
+    return *counter;
+#endif
+}
+
 /* Aligned allocation for workspaces the caller did not provide. */
 void *annc_aligned_alloc(size_t bytes);
 void annc_aligned_free(void *p);
@@ -222,6 +246,15 @@ int annc_zs_product_given(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, con
                           ptrdiff_t lda, const float *b, ptrdiff_t ldb, int beta_one, float *c,
                           ptrdiff_t ldc, ptrdiff_t kc, annc_pack_cache *cache, int b_flags,
                           const void *mask, ptrdiff_t nnz);
+/* C (m x n) = op(A) . B (+ C when beta_one), B k x n stored by rows, K in blocks of kc, with
+ * A and B read in place when C is narrow (n <= ANNC_NARROW_MAX_N) and the AVX2 kernel is
+ * there: every element bit for bit what the packed GEMM (alpha 1, beta 0 or 1) gives.
+ * Returns 0 without touching C otherwise, or when switched off (annc_set_narrow). */
+#define ANNC_NARROW_MAX_N 16
+int annc_narrow_product(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
+                        ptrdiff_t lda, const float *b, ptrdiff_t ldb, int beta_one, float *c,
+                        ptrdiff_t ldc, ptrdiff_t kc);
+
 /* annc_sgemm_part (alpha 1, beta 0 or 1, no bias or activation, B not transposed) trying
  * annc_zs_product_given first, with kc as annc_sgemm_part chooses it; b_flags and cache as
  * annc_zs_product takes them. */

@@ -54,24 +54,9 @@ int annc_zero_skip(void) {
     }
     return g_zs_enabled;
 }
-static long long read_count(const long long *counter) {
-#if defined(__GNUC__) || defined(__clang__)
-    return __atomic_load_n(counter, __ATOMIC_RELAXED);
-#else
-    return *counter;
-#endif
-}
-long long annc_zero_skip_taken(void) { return read_count(&g_zs_taken); }
-long long annc_short_k_taken(void) { return read_count(&g_short_k_taken); }
-long long annc_zs_given_taken(void) { return read_count(&g_zs_given_taken); }
-
-static void count(long long *counter) {
-#if defined(__GNUC__) || defined(__clang__)
-    __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
-#else
-    (*counter)++; /* approximate under threads: only tests read it */
-#endif
-}
+long long annc_zero_skip_taken(void) { return annc_count_read(&g_zs_taken); }
+long long annc_short_k_taken(void) { return annc_count_read(&g_short_k_taken); }
+long long annc_zs_given_taken(void) { return annc_count_read(&g_zs_given_taken); }
 
 typedef struct {
     const annc_kernels *K;
@@ -221,7 +206,7 @@ int annc_zs_product(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const flo
     const ptrdiff_t nnz = group_masks(&z, mask, 0, m0, 0, kc);
     if (too_dense(nnz, m0, kc)) return 0;
     if (!finite_b(&z, nt == 1 ? cache : NULL)) return 0;
-    count(&g_zs_taken);
+    annc_count_add(&g_zs_taken);
 
     const ptrdiff_t groups = (m + group - 1) / group;
 #ifdef _OPENMP
@@ -255,8 +240,8 @@ int annc_zs_product_given(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, con
     if (too_dense(nnz, m, k)) return 0;
     zs_problem z = problem(K, transa, n, k, k, a, lda, b, ldb, c, ldc, beta_one, b_flags);
     if (!finite_b(&z, cache)) return 0;
-    count(&g_zs_taken);
-    count(&g_zs_given_taken);
+    annc_count_add(&g_zs_taken);
+    annc_count_add(&g_zs_given_taken);
     group_block(&z, mask, 0, m, 0, k, !beta_one, 0);
     return 1;
 }
@@ -277,7 +262,7 @@ int annc_short_k_product(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, 
     if (!annc_zero_skip() || !K->zs.rows || m < 1 || n < 1 || k < 1 || k > SHORT_K_MAX || !ws ||
         ws_floats < annc_short_k_ws_floats(n, k))
         return 0;
-    count(&g_short_k_taken);
+    annc_count_add(&g_short_k_taken);
     /* B^T, k rows of n floats, each padded with zeros to whole vectors on a 32-byte boundary */
     float *bt = (float *)(((uintptr_t)ws + 31) & ~(uintptr_t)31);
     const ptrdiff_t ldt = padded_ld(n);

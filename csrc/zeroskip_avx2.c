@@ -33,28 +33,6 @@ static inline __m256 load_lanes(const float *p, int part, __m256i tmask) {
     return part ? _mm256_maskload_ps(p, tmask) : _mm256_loadu_ps(p);
 }
 
-/* The first 1..3 floats of x at p, with plain stores. */
-static inline void store_upto3(float *p, __m128 x, int n) {
-    if (n & 2) {
-        _mm_storel_pi((__m64 *)p, x);
-        if (n & 1) _mm_store_ss(p + 2, _mm_movehl_ps(x, x));
-    } else if (n & 1) {
-        _mm_store_ss(p, x);
-    }
-}
-
-/* A row's last vector: its first n (1..7) lanes with plain stores (a masked store costs a
- * dozen cycles on AMD cores, once per row of C). */
-static inline void store_first(float *p, __m256 v, int n) {
-    const __m128 lo = _mm256_castps256_ps128(v);
-    if (n >= 4) {
-        _mm_storeu_ps(p, lo);
-        store_upto3(p + 4, _mm256_extractf128_ps(v, 1), n - 4);
-    } else {
-        store_upto3(p, lo, n);
-    }
-}
-
 /* nonzero (or NaN) lanes of v as bits */
 static inline unsigned nonzero_bits(__m256 v) {
     return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NEQ_UQ));
@@ -118,11 +96,12 @@ static ptrdiff_t zs_mask_cols_avx2(uint32_t *mask, ptrdiff_t words, const float 
  * 32: one word of the column masks) of gather_masks below. nv and part are constants in each
  * specialisation, so the column masks' eight accumulators stay in registers (with a run-time
  * count GCC kept them on the stack: a store and a reload per vector and row). */
-ANNC_INLINE ptrdiff_t gather_word(const int nv, const int part, int tail, __m256i tmask,
+ANNC_INLINE ptrdiff_t gather_word(const int nv, const int part, int tail,
                                   float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds,
                                   const int64_t *idx, ptrdiff_t c0, ptrdiff_t i0, ptrdiff_t i1,
                                   uint64_t *rmask, ptrdiff_t rwords, uint32_t *cmask,
                                   ptrdiff_t cwords, ptrdiff_t g) {
+    const __m256i tmask = annc_first_lanes(tail);
     const __m256 zero = _mm256_setzero_ps();
     const int vecs = nv + part;
     __m256i acc[8];
@@ -138,7 +117,7 @@ ANNC_INLINE ptrdiff_t gather_word(const int nv, const int part, int tail, __m256
             const __m256 x = last ? _mm256_maskload_ps(si + 8 * v, tmask)
                                   : _mm256_loadu_ps(si + 8 * v);
             if (last)
-                store_first(di + 8 * v, x, tail);
+                annc_store_first(di + 8 * v, x, tail);
             else
                 _mm256_storeu_ps(di + 8 * v, x);
             const __m256 nz = _mm256_cmp_ps(x, zero, _CMP_NEQ_UQ);
@@ -157,15 +136,19 @@ ANNC_INLINE ptrdiff_t gather_word(const int nv, const int part, int tail, __m256
     return nnz;
 }
 
-typedef ptrdiff_t (*gather_fn)(int, __m256i, float *, ptrdiff_t, const float *, ptrdiff_t,
+/* The functions called through these tables take no vector arguments, so that GCC clears the
+ * upper halves of the YMM registers (vzeroupper) on their way out: with a mask passed by
+ * value it left them dirty, and the SSE code that ran next (the portable C around these
+ * kernels, libm's expf in the loss) paid for it, expf 15 times over. */
+typedef ptrdiff_t (*gather_fn)(int, float *, ptrdiff_t, const float *, ptrdiff_t,
                                const int64_t *, ptrdiff_t, ptrdiff_t, ptrdiff_t, uint64_t *,
                                ptrdiff_t, uint32_t *, ptrdiff_t, ptrdiff_t);
 #define GATHER_WIDTH(NV, PART)                                                             \
     static ANNC_NOINLINE ptrdiff_t gather_##NV##_##PART(                                  \
-        int tail, __m256i tmask, float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds, \
+        int tail, float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds,              \
         const int64_t *idx, ptrdiff_t c0, ptrdiff_t i0, ptrdiff_t i1, uint64_t *rmask,     \
         ptrdiff_t rwords, uint32_t *cmask, ptrdiff_t cwords, ptrdiff_t g) {                \
-        return gather_word(NV, PART, tail, tmask, dst, ldd, src, lds, idx, c0, i0, i1,     \
+        return gather_word(NV, PART, tail, dst, ldd, src, lds, idx, c0, i0, i1,            \
                            rmask, rwords, cmask, cwords, g);                               \
     }
 GATHER_WIDTH(0, 1)
@@ -194,7 +177,7 @@ static ptrdiff_t zs_gather_masks_avx2(float *dst, ptrdiff_t ldd, const float *sr
         const int tail = (int)(kc & 7);
         const gather_fn f = gather_by_width[(kc + 7) / 8][tail != 0];
         for (ptrdiff_t g = 0; g < cwords; g++) /* one word of every column mask */
-            nnz += f(tail, annc_first_lanes(tail), dst, ldd, src, lds, idx, c0, 32 * g,
+            nnz += f(tail, dst, ldd, src, lds, idx, c0, 32 * g,
                      ANNC_MIN(m, 32 * g + 32), rmask, rwords, cmask, cwords, g);
     }
     return nnz;
@@ -228,7 +211,7 @@ static ptrdiff_t zs_gather_masks_avx2(float *dst, ptrdiff_t ldd, const float *sr
         if (mode == ANNC_ZS_ADD)                                                           \
             v = _mm256_add_ps(load_lanes(ci + 8 * j, part && j == nv, tmask), v);          \
         if (part && j == nv)                                                               \
-            store_first(ci + 8 * j, v, nlast);                                             \
+            annc_store_first(ci + 8 * j, v, nlast);                                             \
         else                                                                               \
             _mm256_storeu_ps(ci + 8 * j, v);                                               \
     }
@@ -258,11 +241,12 @@ static ptrdiff_t zs_gather_masks_avx2(float *dst, ptrdiff_t ldd, const float *sr
 
 /* Rows [0, m) of a strip of C: the set bits of words [w0, w1) of each row's mask; B's rows
  * [0, kb) may be read. nlast: the floats of the partial last vector. */
-ANNC_INLINE void rows_strip(const int nv, const int part, __m256i tmask, int nlast, ptrdiff_t m,
+ANNC_INLINE void rows_strip(const int nv, const int part, int nlast, ptrdiff_t m,
                             const uint64_t *mask, ptrdiff_t words, ptrdiff_t w0, ptrdiff_t w1,
                             const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                             ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode, const float *pf,
                             ptrdiff_t pf_rows) {
+    const __m256i tmask = annc_first_lanes(nlast);
     for (ptrdiff_t i = 0; i < m; i++) {
         float *ci = c + i * ldc;
         if (i < pf_rows) { /* the word's 256 bytes of the next rows' row i: five lines at most */
@@ -287,10 +271,11 @@ ANNC_INLINE void rows_strip(const int nv, const int part, __m256i tmask, int nla
 
 /* Rows [0, m) of a strip of C^T-shaped products: row i sums B's rows p where column i of A
  * (kb x m) is nonzero. */
-ANNC_INLINE void cols_strip(const int nv, const int part, __m256i tmask, int nlast, ptrdiff_t m,
+ANNC_INLINE void cols_strip(const int nv, const int part, int nlast, ptrdiff_t m,
                             const uint32_t *mask, ptrdiff_t words, ptrdiff_t w0, ptrdiff_t w1,
                             const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                             ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode) {
+    const __m256i tmask = annc_first_lanes(nlast);
     for (ptrdiff_t i = 0; i < m; i++) {
         float *ci = c + i * ldc;
         ZS_EACH(ZS_DECL)
@@ -306,26 +291,26 @@ ANNC_INLINE void cols_strip(const int nv, const int part, __m256i tmask, int nla
 
 /* One out-of-line copy per strip width (1..13 vectors, the last full or partial), so each
  * keeps its accumulators in registers. */
-typedef void (*rows_fn)(__m256i, int, ptrdiff_t, const uint64_t *, ptrdiff_t, ptrdiff_t, ptrdiff_t,
+typedef void (*rows_fn)(int, ptrdiff_t, const uint64_t *, ptrdiff_t, ptrdiff_t, ptrdiff_t,
                         const float *, ptrdiff_t, const float *, ptrdiff_t, ptrdiff_t, float *,
                         ptrdiff_t, int, const float *, ptrdiff_t);
-typedef void (*cols_fn)(__m256i, int, ptrdiff_t, const uint32_t *, ptrdiff_t, ptrdiff_t, ptrdiff_t,
+typedef void (*cols_fn)(int, ptrdiff_t, const uint32_t *, ptrdiff_t, ptrdiff_t, ptrdiff_t,
                         const float *, ptrdiff_t, const float *, ptrdiff_t, ptrdiff_t, float *,
                         ptrdiff_t, int);
 
 #define ZS_WIDTH(NV, PART)                                                                 \
     static ANNC_NOINLINE void rows_##NV##_##PART(                                          \
-        __m256i t, int nl, ptrdiff_t m, const uint64_t *mk, ptrdiff_t words, ptrdiff_t w0, \
+        int nl, ptrdiff_t m, const uint64_t *mk, ptrdiff_t words, ptrdiff_t w0,            \
         ptrdiff_t w1, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,        \
         ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode, const float *pf, ptrdiff_t pfr) { \
-        rows_strip(NV, PART, t, nl, m, mk, words, w0, w1, a, lda, b, ldb, kb, c, ldc, mode, \
+        rows_strip(NV, PART, nl, m, mk, words, w0, w1, a, lda, b, ldb, kb, c, ldc, mode, \
                    pf, pfr);                                                               \
     }                                                                                      \
     static ANNC_NOINLINE void cols_##NV##_##PART(                                          \
-        __m256i t, int nl, ptrdiff_t m, const uint32_t *mk, ptrdiff_t words, ptrdiff_t w0, \
+        int nl, ptrdiff_t m, const uint32_t *mk, ptrdiff_t words, ptrdiff_t w0,            \
         ptrdiff_t w1, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,        \
         ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode) {                                 \
-        cols_strip(NV, PART, t, nl, m, mk, words, w0, w1, a, lda, b, ldb, kb, c, ldc, mode); \
+        cols_strip(NV, PART, nl, m, mk, words, w0, w1, a, lda, b, ldb, kb, c, ldc, mode); \
     }
 ZS_WIDTH(0, 1)
 ZS_WIDTH(1, 0) ZS_WIDTH(1, 1) ZS_WIDTH(2, 0) ZS_WIDTH(2, 1) ZS_WIDTH(3, 0) ZS_WIDTH(3, 1)
@@ -358,7 +343,7 @@ static void zs_rows_avx2(ptrdiff_t m, ptrdiff_t n, const uint64_t *mask, ptrdiff
     for (ptrdiff_t j0 = 0; j0 < n; j0 += sw) {
         const int nj = (int)ANNC_MIN(sw, n - j0), tail = nj & 7;
         /* the next rows are asked for once, during the first strip */
-        rows_by_width[(nj + 7) / 8][tail != 0](annc_first_lanes(tail), tail, m, mask, words, w0,
+        rows_by_width[(nj + 7) / 8][tail != 0](tail, m, mask, words, w0,
                                                w1, a, lda, b + j0, ldb, kb, c + j0, ldc, mode,
                                                pf, j0 == 0 ? pf_rows : 0);
     }
@@ -370,7 +355,7 @@ static void zs_cols_avx2(ptrdiff_t m, ptrdiff_t n, const uint32_t *mask, ptrdiff
     const ptrdiff_t sw = strip_width(n);
     for (ptrdiff_t j0 = 0; j0 < n; j0 += sw) {
         const int nj = (int)ANNC_MIN(sw, n - j0), tail = nj & 7;
-        cols_by_width[(nj + 7) / 8][tail != 0](annc_first_lanes(tail), tail, m, mask, words, w0,
+        cols_by_width[(nj + 7) / 8][tail != 0](tail, m, mask, words, w0,
                                                w1, a, lda, b + j0, ldb, kb, c + j0, ldc, mode);
     }
 }

@@ -474,3 +474,37 @@ def test_sanitizer_fuzz(tmp_path, isa):
         proc = subprocess.run([exe], env=env, capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, fuzz + ": " + proc.stdout[-2000:] + proc.stderr[-4000:]
         assert "bad=0" in proc.stdout
+
+
+def test_kernels_leave_the_upper_halves_clear(tmp_path):
+    """Every AVX2 path returns with vzeroupper done (tests/c/upper_state.c reads XINUSE right
+    after each): a kernel that took a mask by value once left them dirty, and libm's expf in
+    the loss then ran 15 times slower. Built from the sources with the build's flags; skipped
+    without a C compiler, or where the CPU cannot report the state."""
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
+    cc = shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        pytest.skip("no C compiler")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    csrc = os.path.join(root, "csrc")
+    flags = ["-O2", "-std=gnu11", "-fopenmp", "-DANNC_HAVE_AVX2_KERNELS=1", f"-I{csrc}"]
+
+    def compile_one(name):
+        extra = ["-mavx2", "-mfma"] if name.endswith("_avx2.c") else []
+        obj = str(tmp_path / (name + ".o"))
+        subprocess.run([cc, *flags, *extra, "-c", os.path.join(csrc, name), "-o", obj],
+                       check=True)
+        return obj
+
+    names = sorted(n for n in os.listdir(csrc) if n.endswith(".c"))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        objs = list(pool.map(compile_one, names))
+    exe = str(tmp_path / "upper_state")
+    subprocess.run([cc, *flags, os.path.join(root, "tests", "c", "upper_state.c"), *objs, "-lm",
+                    "-o", exe], check=True)
+    proc = subprocess.run([exe], capture_output=True, text=True, timeout=120)
+    if proc.returncode == 77:
+        pytest.skip(proc.stdout.strip())
+    assert proc.returncode == 0, proc.stdout

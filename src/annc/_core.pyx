@@ -49,6 +49,18 @@ def zs_given_taken():
     gathered (training's first layer), in this process."""
     return annc_zs_given_taken()
 
+def set_narrow(bint on):
+    """Process-wide: products with a C at most 16 columns wide read A and B in place (on, the
+    default) or go through the packed GEMM (off); the same bits either way."""
+    annc_set_narrow(on)
+
+def narrow():
+    return bool(annc_narrow())
+
+def narrow_taken():
+    """How many products have taken the in-place narrow path in this process."""
+    return annc_narrow_taken()
+
 def set_block_sharing(int mode):
     """Process-wide: how training threads share the first layer's blocks (annc.h:
     annc_set_block_sharing): 1 (default) a thread takes the others' last blocks once its own
