@@ -54,8 +54,34 @@ ANNC_INLINE int rmsprop_plain(const annc_optimizer *o, float *w, const float *g,
                           _mm256_set1_ps((float)s[2]), _mm256_set1_ps((float)s[4]),
                           _mm256_set1_ps((float)s[7])};
     const __m256 zero = _mm256_setzero_ps();
-    __m256 nonfinite = zero;
+    __m256 nonfinite = zero, nf1 = zero, nf2 = zero, nf3 = zero;
     ptrdiff_t i = 0;
+    /* Four vectors at a time, each with its own finiteness sum: a vector's update is a chain of
+     * ~30 cycles of dependent operations, and with one vector an iteration the FP scheduler
+     * held too few chains to fill the pipes (0.74 -> 0.65 cycles per parameter alone). */
+    for (; i + 32 <= n; i += 32) {
+        __m256 w0 = _mm256_loadu_ps(w + i), w1 = _mm256_loadu_ps(w + i + 8),
+               w2 = _mm256_loadu_ps(w + i + 16), w3 = _mm256_loadu_ps(w + i + 24);
+        __m256 v0 = _mm256_loadu_ps(v + i), v1 = _mm256_loadu_ps(v + i + 8),
+               v2 = _mm256_loadu_ps(v + i + 16), v3 = _mm256_loadu_ps(v + i + 24);
+        rms_step(&w0, &v0, _mm256_loadu_ps(g + i), &c, wd);
+        rms_step(&w1, &v1, _mm256_loadu_ps(g + i + 8), &c, wd);
+        rms_step(&w2, &v2, _mm256_loadu_ps(g + i + 16), &c, wd);
+        rms_step(&w3, &v3, _mm256_loadu_ps(g + i + 24), &c, wd);
+        _mm256_storeu_ps(w + i, w0);
+        _mm256_storeu_ps(w + i + 8, w1);
+        _mm256_storeu_ps(w + i + 16, w2);
+        _mm256_storeu_ps(w + i + 24, w3);
+        _mm256_storeu_ps(v + i, v0);
+        _mm256_storeu_ps(v + i + 8, v1);
+        _mm256_storeu_ps(v + i + 16, v2);
+        _mm256_storeu_ps(v + i + 24, v3);
+        nonfinite = _mm256_fmadd_ps(w0, zero, nonfinite);
+        nf1 = _mm256_fmadd_ps(w1, zero, nf1);
+        nf2 = _mm256_fmadd_ps(w2, zero, nf2);
+        nf3 = _mm256_fmadd_ps(w3, zero, nf3);
+    }
+    nonfinite = _mm256_add_ps(_mm256_add_ps(nonfinite, nf1), _mm256_add_ps(nf2, nf3));
     for (; i + 8 <= n; i += 8) {
         __m256 wv = _mm256_loadu_ps(w + i), vv = _mm256_loadu_ps(v + i);
         rms_step(&wv, &vv, _mm256_loadu_ps(g + i), &c, wd);
