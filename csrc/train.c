@@ -662,8 +662,8 @@ static void next_cols_prefetch_start(worker *w, span s) {
     w->pf_row = w->pf_off = w->pf_done = 0;
 }
 
-/* A 1/den share of the lines of pf_cols of the next rows (each row's run, plus its last byte,
- * which may start one more line). A burst of hundreds of prefetches overflows the core's miss
+/* A 1/den share of the lines of pf_cols of the next rows (each row's run: the lines from its
+ * first byte's to its last byte's, at most per_row of them). A burst of hundreds of prefetches overflows the core's miss
  * queue and most are dropped, so they go a few dozen at a time between the block's phases. */
 static void next_cols_prefetch_part(worker *w, int den) {
     const span s = w->pf_cols;
@@ -675,8 +675,11 @@ static void next_cols_prefetch_part(worker *w, int den) {
     w->pf_done += count;
     for (; count > 0; count--) {
 #if defined(__GNUC__) || defined(__clang__)
-        const char *p = (const char *)(w->next_src + w->next_idx[w->pf_row] * w->next_ldx + s.lo);
-        __builtin_prefetch(p + ANNC_MIN(w->pf_off, bytes - 1), 0, 2);
+        /* a slot past the run's last line asks for nothing (a block's 320-byte run on rows
+         * that start on a line spans five lines of the six slots) */
+        const uintptr_t p = (uintptr_t)(w->next_src + w->next_idx[w->pf_row] * w->next_ldx + s.lo);
+        const uintptr_t line = (p & ~(uintptr_t)63) + (uintptr_t)w->pf_off;
+        if (line <= p + (uintptr_t)bytes - 1) __builtin_prefetch((const void *)line, 0, 2);
 #endif
         w->pf_off += 64;
         if (w->pf_off >= per_row * 64) {
