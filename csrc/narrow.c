@@ -1,5 +1,5 @@
 /* Products whose C is at most ANNC_NARROW_MAX_N columns wide (a softmax layer over a few
- * classes: its forward product and its weight gradient, Program 1's only layer): the AVX2
+ * classes: its forward product on a tail's share of rows, its weight gradient): the AVX2
  * kernel (narrow_avx2.c) reads A and B in place, where the packed GEMM would copy B, and a
  * transposed A, into panels first. The bits are the packed kernel's, so the GEMM driver takes
  * this path whenever it can; the switch exists for the tests and benchmarks that compare. */
