@@ -10,7 +10,7 @@
 #define NARROW_PACKED_ROWS 16
 
 static int g_narrow_enabled = 1;
-static long long g_narrow_taken; /* products this path took: tests check that it ran */
+static annc_counter g_narrow_taken; /* products this path took: tests check that it ran */
 
 void annc_set_narrow(int on) { g_narrow_enabled = on != 0; }
 int annc_narrow(void) { return g_narrow_enabled; }

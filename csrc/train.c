@@ -401,16 +401,10 @@ enum { CLAIM_STRIDE = 8 }; /* uint64_t per slot: a 64-byte line */
 #define CLAIM_ON 1         /* the default */
 #define CLAIM_OTHERS_FIRST 2 /* tests: every thread takes from the others before its own */
 static int g_claim_mode = CLAIM_ON;
-static long long g_blocks_taken_over;
+static annc_counter g_blocks_taken_over;
 
 void annc_set_block_sharing(int mode) { g_claim_mode = mode; }
-long long annc_blocks_taken_over(void) {
-#if defined(__GNUC__) || defined(__clang__)
-    return __atomic_load_n(&g_blocks_taken_over, __ATOMIC_RELAXED);
-#else
-    return g_blocks_taken_over;
-#endif
-}
+long long annc_blocks_taken_over(void) { return annc_count_read(&g_blocks_taken_over); }
 
 static uint64_t claim_range(span b) { return (uint64_t)b.lo | ((uint64_t)b.hi << 32); }
 
@@ -487,9 +481,7 @@ static ptrdiff_t claim_block(const worker *w, int *taken) {
             const int t = (w->tid + d) % w->nt;
             const ptrdiff_t k = take_block(claim_slot(w->claims, w->nt, w->phase, t), 1);
             if (k >= 0) {
-#if defined(__GNUC__) || defined(__clang__)
-                __atomic_fetch_add(&g_blocks_taken_over, 1, __ATOMIC_RELAXED);
-#endif
+                annc_count_add(&g_blocks_taken_over);
                 *taken = 1;
                 return k;
             }

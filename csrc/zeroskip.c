@@ -40,9 +40,9 @@
 #define ZS_MAX_DENSITY 0.75
 
 static int g_zs_enabled = -1; /* -1: not yet read from ANNC_ZERO_SKIP (default on) */
-static long long g_zs_taken; /* products this path took: tests check that it ran */
-static long long g_short_k_taken; /* annc_short_k_product's, likewise */
-static long long g_zs_given_taken; /* annc_zs_product_given's, likewise */
+static annc_counter g_zs_taken; /* products this path took: tests check that it ran */
+static annc_counter g_short_k_taken; /* annc_short_k_product's, likewise */
+static annc_counter g_zs_given_taken; /* annc_zs_product_given's, likewise */
 
 void annc_set_zero_skip(int on) { g_zs_enabled = on != 0; }
 
