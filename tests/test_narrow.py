@@ -10,6 +10,8 @@ import pytest
 import annc as keras
 from annc import _core, config
 
+from .bits import assert_same_bits, off_then_on
+
 needs_kernel = pytest.mark.skipif(_core.isa_name() != "avx2-fma",
                                   reason="the in-place narrow kernel is AVX2+FMA")
 
@@ -25,23 +27,7 @@ def _restore():
 def both_ways(run):
     """run() through the packed GEMM, then through the narrow path: (packed result, narrow
     result, products the narrow path took)."""
-    _core.set_narrow(False)
-    before = _core.narrow_taken()
-    packed = run()
-    assert _core.narrow_taken() == before  # switched off: never taken
-    _core.set_narrow(True)
-    before = _core.narrow_taken()
-    narrow = run()
-    return packed, narrow, _core.narrow_taken() - before
-
-
-def assert_same_bits(x, y):
-    if isinstance(x, (list, tuple)):
-        assert len(x) == len(y)
-        for a, b in zip(x, y):
-            assert_same_bits(a, b)
-        return
-    np.testing.assert_array_equal(np.asarray(x).view(np.int32), np.asarray(y).view(np.int32))
+    return off_then_on(run, _core.set_narrow, _core.narrow_taken)
 
 
 # m: 1, a row group of six and a bit, primes, a batch, many; n: one partial vector, one full,

@@ -445,31 +445,48 @@ def test_element_independent_of_tile_and_kernel(k, ta, tb):
     np.testing.assert_array_equal(results[1], results[0].T)  # C^T's elements are C's
 
 
-@pytest.mark.skipif(os.environ.get("ANNC_FUZZ") != "1", reason="set ANNC_FUZZ=1 (slow: ASan)")
-@pytest.mark.parametrize("isa", ["", "generic"])
-def test_sanitizer_fuzz(tmp_path, isa):
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _c_compiler() -> str:
     import shutil
 
     cc = shutil.which("gcc") or shutil.which("clang")
     if cc is None:
         pytest.skip("no C compiler")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    csrc = os.path.join(root, "csrc")
-    flags = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
-             "-DANNC_HAVE_AVX2_KERNELS=1", f"-I{csrc}"]
-    objs = []
-    for name in sorted(os.listdir(csrc)):
-        if not name.endswith(".c"):
-            continue
-        extra = ["-mavx2", "-mfma"] if name.endswith("_avx2.c") else ["-fopenmp"]
+    return cc
+
+
+def _core_objects(cc, flags, portable_extra, tmp_path):
+    """csrc/'s files compiled (in parallel) into objects under tmp_path: every file with
+    `flags`, the *_avx2.c ones with AVX2+FMA, the others with `portable_extra`."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    csrc = os.path.join(_ROOT, "csrc")
+
+    def compile_one(name):
+        extra = ["-mavx2", "-mfma"] if name.endswith("_avx2.c") else portable_extra
         obj = str(tmp_path / (name + ".o"))
         subprocess.run([cc, *flags, *extra, "-c", os.path.join(csrc, name), "-o", obj],
                        check=True)
-        objs.append(obj)
+        return obj
+
+    names = sorted(n for n in os.listdir(csrc) if n.endswith(".c"))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        return list(pool.map(compile_one, names))
+
+
+@pytest.mark.skipif(os.environ.get("ANNC_FUZZ") != "1", reason="set ANNC_FUZZ=1 (slow: ASan)")
+@pytest.mark.parametrize("isa", ["", "generic"])
+def test_sanitizer_fuzz(tmp_path, isa):
+    cc = _c_compiler()
+    flags = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+             "-DANNC_HAVE_AVX2_KERNELS=1", f"-I{os.path.join(_ROOT, 'csrc')}"]
+    objs = _core_objects(cc, flags, ["-fopenmp"], tmp_path)
     env = dict(os.environ, ANNC_ISA=isa, UBSAN_OPTIONS="halt_on_error=1")
     for fuzz in ("fuzz_gemm", "fuzz_train"):  # the GEMM, then the training executor
         exe = str(tmp_path / fuzz)
-        subprocess.run([cc, *flags, "-fopenmp", os.path.join(root, "tests", "c", fuzz + ".c"),
+        subprocess.run([cc, *flags, "-fopenmp", os.path.join(_ROOT, "tests", "c", fuzz + ".c"),
                         *objs, "-lm", "-o", exe], check=True)
         proc = subprocess.run([exe], env=env, capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, fuzz + ": " + proc.stdout[-2000:] + proc.stderr[-4000:]
@@ -481,28 +498,12 @@ def test_kernels_leave_the_upper_halves_clear(tmp_path):
     after each): a kernel that took a mask by value once left them dirty, and libm's expf in
     the loss then ran 15 times slower. Built from the sources with the build's flags; skipped
     without a C compiler, or where the CPU cannot report the state."""
-    import shutil
-    from concurrent.futures import ThreadPoolExecutor
-
-    cc = shutil.which("gcc") or shutil.which("clang")
-    if cc is None:
-        pytest.skip("no C compiler")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    csrc = os.path.join(root, "csrc")
-    flags = ["-O2", "-std=gnu11", "-fopenmp", "-DANNC_HAVE_AVX2_KERNELS=1", f"-I{csrc}"]
-
-    def compile_one(name):
-        extra = ["-mavx2", "-mfma"] if name.endswith("_avx2.c") else []
-        obj = str(tmp_path / (name + ".o"))
-        subprocess.run([cc, *flags, *extra, "-c", os.path.join(csrc, name), "-o", obj],
-                       check=True)
-        return obj
-
-    names = sorted(n for n in os.listdir(csrc) if n.endswith(".c"))
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        objs = list(pool.map(compile_one, names))
+    cc = _c_compiler()
+    flags = ["-O2", "-std=gnu11", "-fopenmp", "-DANNC_HAVE_AVX2_KERNELS=1",
+             f"-I{os.path.join(_ROOT, 'csrc')}"]
+    objs = _core_objects(cc, flags, [], tmp_path)
     exe = str(tmp_path / "upper_state")
-    subprocess.run([cc, *flags, os.path.join(root, "tests", "c", "upper_state.c"), *objs, "-lm",
+    subprocess.run([cc, *flags, os.path.join(_ROOT, "tests", "c", "upper_state.c"), *objs, "-lm",
                     "-o", exe], check=True)
     proc = subprocess.run([exe], capture_output=True, text=True, timeout=120)
     if proc.returncode == 77:

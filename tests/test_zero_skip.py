@@ -14,6 +14,8 @@ import pytest
 import annc as keras
 from annc import _core, config
 
+from .bits import assert_same_bits, off_then_on
+
 needs_kernel = pytest.mark.skipif(_core.isa_name() != "avx2-fma",
                                   reason="the zero-skipping kernels are AVX2+FMA")
 
@@ -37,22 +39,7 @@ def sparse(rng, shape, density, signed_zeros=False):
 def both_ways(run, taken=_core.zero_skip_taken):
     """run() with the row-form paths off, then on: (dense result, row-form result, products
     the path counted by `taken` took: zero-skipping by default, or _core.short_k_taken)."""
-    _core.set_zero_skip(False)
-    dense = run()
-    _core.set_zero_skip(True)
-    before = taken()
-    skipping = run()
-    return dense, skipping, taken() - before
-
-
-def assert_same_bits(x, y):
-    """float32 arrays equal bit for bit; lists and tuples of them element by element."""
-    if isinstance(x, (list, tuple)):
-        assert len(x) == len(y)
-        for a, b in zip(x, y):
-            assert_same_bits(a, b)
-        return
-    np.testing.assert_array_equal(np.asarray(x).view(np.int32), np.asarray(y).view(np.int32))
+    return off_then_on(run, _core.set_zero_skip, taken)
 
 
 # m: 1, primes, a group and a bit; n: the narrowest taken, strips of 13 vectors and a bit,
