@@ -4,6 +4,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#ifdef _OPENMP
+#include <omp.h> /* annc_count_add's thread slot */
+#endif
 
 #include "annc.h"
 
@@ -210,9 +213,6 @@ size_t annc_eng_train_ws_floats(const annc_net *net, ptrdiff_t rows);
 typedef struct {
     _Alignas(64) long long slot[ANNC_COUNT_SLOTS][8];
 } annc_counter;
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 ANNC_INLINE void annc_count_add(annc_counter *c) {
 #ifdef _OPENMP
     long long *v = &c->slot[omp_get_thread_num() & (ANNC_COUNT_SLOTS - 1)][0];
