@@ -138,6 +138,9 @@ enum annc_loss {
 int annc_loss(int loss, int from_logits, float param, float *loss_out, float *dpred,
               const float *pred, const void *target, ptrdiff_t rows, ptrdiff_t cols,
               float grad_scale);
+/* e[j] = expf(x[j] - m), j < n, as the softmax cross-entropies from logits form their terms:
+ * glibc's bits on an x86-64 CPU with FMA (expf_avx2.c), libm's expf without AVX2. */
+void annc_exp_shifted(float *e, const float *x, float m, ptrdiff_t n);
 
 /* ------------------------------------------------------------------ optimizers (optim.c) */
 enum annc_opt {

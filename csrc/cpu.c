@@ -66,6 +66,7 @@ static void fill_table(annc_kernels *t) {
         annc_kernels_avx2(t);
         annc_zeroskip_avx2(t);
         annc_narrow_avx2(t);
+        annc_expf_avx2(t);
     }
 #else
     (void)want_generic;

@@ -114,6 +114,9 @@ typedef struct annc_kernels {
     void (*narrow)(int transa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
                    ptrdiff_t lda, const float *b, ptrdiff_t ldb, int beta_one, float *c,
                    ptrdiff_t ldc, ptrdiff_t kc);
+    /* e[j] = expf(x[j] - m), j < n, bit for bit glibc's on an x86-64 CPU with FMA
+     * (expf_avx2.c); NULL in the portable table (libm's expf then) */
+    void (*exp_shifted)(float *e, const float *x, float m, ptrdiff_t n);
 } annc_kernels;
 
 const annc_kernels *annc_kernels_get(void);
@@ -123,6 +126,7 @@ int annc_finite_generic(const float *x, ptrdiff_t n);
 void annc_kernels_avx2(annc_kernels *t);
 void annc_zeroskip_avx2(annc_kernels *t);
 void annc_narrow_avx2(annc_kernels *t);
+void annc_expf_avx2(annc_kernels *t);
 #endif
 
 /* The AVX2+FMA activations (activations_avx2.c), same contracts as the annc.h functions;

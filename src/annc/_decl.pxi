@@ -42,6 +42,7 @@ cdef extern from "annc.h" nogil:
     int annc_loss(int loss, int from_logits, float param, float *loss_out, float *dpred,
                   const float *pred, const void *target, Py_ssize_t rows, Py_ssize_t cols,
                   float grad_scale)
+    void annc_exp_shifted(float *e, const float *x, float m, Py_ssize_t n)
 
     ctypedef struct annc_optimizer:
         int kind

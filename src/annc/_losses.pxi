@@ -79,6 +79,20 @@ def loss(int loss_id, bint from_logits, float param, pred, target, float grad_sc
     return out, grad
 
 
+def exp_shifted(x, float m=0.0):
+    """expf(x - m) element-wise, as the softmax cross-entropies from logits form their terms
+    (x: C-contiguous float32, any shape)."""
+    _f32_array(x, "x")
+    out = np.empty_like(x)
+    cdef const float[::1] xv = x.reshape(-1)
+    cdef float[::1] ov = out.reshape(-1)
+    cdef Py_ssize_t n = x.size
+    if n:
+        with nogil:
+            annc_exp_shifted(&ov[0], &xv[0], m, n)
+    return out
+
+
 cdef int _check_act(int act_id) except -1:
     if act_id < 0 or act_id >= _N_ACTS:
         raise ValueError(f"unknown activation id {act_id} (valid: 0..{_N_ACTS - 1})")

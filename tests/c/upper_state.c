@@ -104,6 +104,8 @@ int main(void) {
     check("annc_softmax_forward");
     annc_softmax_backward(c, b, ad, 30, 10);
     check("annc_softmax_backward");
+    annc_exp_shifted(c, ad, 0.5f, 13);
+    check("annc_exp_shifted");
     for (int kind = 0; kind < ANNC_OPT_COUNT; kind++) {
         annc_optimizer o;
         memset(&o, 0, sizeof o);
