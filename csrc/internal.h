@@ -91,6 +91,10 @@ typedef struct {
     void (*cols)(ptrdiff_t m, ptrdiff_t n, const uint32_t *mask, ptrdiff_t words, ptrdiff_t w0,
                  ptrdiff_t w1, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                  ptrdiff_t kb, float *c, ptrdiff_t ldc, int mode);
+    /* bt (k rows, ld ldt) = the transpose of B (n rows of k floats, ld ldb), each row of bt
+     * padded with zeros from n to ldt */
+    void (*transpose)(float *bt, ptrdiff_t ldt, const float *b, ptrdiff_t ldb, ptrdiff_t n,
+                      ptrdiff_t k);
 } annc_zs_kernels;
 typedef struct annc_kernels {
     int isa;

@@ -263,23 +263,18 @@ int annc_short_k_product(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, 
         ws_floats < annc_short_k_ws_floats(n, k))
         return 0;
     annc_count_add(&g_short_k_taken);
-    /* B^T, k rows of n floats, each padded with zeros to whole vectors on a 32-byte boundary */
+    /* B^T, k rows of n floats, each padded with zeros to whole vectors on a 32-byte boundary
+     * (so the kernel may read a whole vector past n on every row of it) */
     float *bt = (float *)(((uintptr_t)ws + 31) & ~(uintptr_t)31);
     const ptrdiff_t ldt = padded_ld(n);
-    /* B's rows in order: each gives one float to every row of B^T, whose lines then fill
-     * in order */
-    for (ptrdiff_t j = 0; j < n; j++) {
-        const float *bj = b + j * ldb;
-        for (ptrdiff_t p = 0; p < k; p++) bt[p * ldt + j] = bj[p];
-    }
-    for (ptrdiff_t p = 0; p < k; p++)
-        for (ptrdiff_t j = n; j < ldt; j++) bt[p * ldt + j] = 0.0f;
+    K->zs.transpose(bt, ldt, b, ldb, n, k);
     uint64_t mask[ZS_GROUP];
     const uint64_t every = k == 64 ? ~(uint64_t)0 : ((uint64_t)1 << k) - 1;
-    for (ptrdiff_t i = 0; i < ZS_GROUP; i++) mask[i] = every;
+    const ptrdiff_t group = ANNC_MIN((ptrdiff_t)ZS_GROUP, m);
+    for (ptrdiff_t i = 0; i < group; i++) mask[i] = every;
     const int mode = beta_one ? ANNC_ZS_ADD : ANNC_ZS_STORE;
     for (ptrdiff_t r0 = 0; r0 < m; r0 += ZS_GROUP)
         K->zs.rows(ANNC_MIN((ptrdiff_t)ZS_GROUP, m - r0), n, mask, 1, 0, 1, a + r0 * lda, lda, bt,
-                   ldt, k, c + r0 * ldc, ldc, mode, NULL, 0);
+                   ldt, k + 1, c + r0 * ldc, ldc, mode, NULL, 0);
     return 1;
 }

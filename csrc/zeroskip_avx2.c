@@ -360,6 +360,47 @@ static void zs_cols_avx2(ptrdiff_t m, ptrdiff_t n, const uint32_t *mask, ptrdiff
     }
 }
 
+/* Eight rows of B (their columns [p0, p0 + cols), cols <= 8) into bt's rows p0.. as eight
+ * columns from j0: an 8 x 8 transpose in registers. */
+static void transpose_8(float *bt, ptrdiff_t ldt, const float *b, ptrdiff_t ldb, ptrdiff_t j0,
+                        ptrdiff_t p0, int cols) {
+    const __m256i lanes = annc_first_lanes(cols);
+    __m256 r[8];
+    for (int i = 0; i < 8; i++) {
+        const float *src = b + (j0 + i) * ldb + p0;
+        r[i] = cols == 8 ? _mm256_loadu_ps(src) : _mm256_maskload_ps(src, lanes);
+    }
+    /* pairs, then quads within each 128-bit half, then the halves */
+    __m256 t[8], q[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        q[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        q[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        q[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        q[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < cols; i++) {
+        const __m256 v = i < 4 ? _mm256_permute2f128_ps(q[i], q[i + 4], 0x20)
+                               : _mm256_permute2f128_ps(q[i - 4], q[i], 0x31);
+        _mm256_storeu_ps(bt + (p0 + i) * ldt + j0, v);
+    }
+}
+
+static void zs_transpose_avx2(float *bt, ptrdiff_t ldt, const float *b, ptrdiff_t ldb,
+                              ptrdiff_t n, ptrdiff_t k) {
+    ptrdiff_t j0 = 0;
+    for (; j0 + 8 <= n; j0 += 8)
+        for (ptrdiff_t p0 = 0; p0 < k; p0 += 8)
+            transpose_8(bt, ldt, b, ldb, j0, p0, (int)ANNC_MIN((ptrdiff_t)8, k - p0));
+    for (ptrdiff_t p = 0; p < k; p++) {
+        for (ptrdiff_t j = j0; j < n; j++) bt[p * ldt + j] = b[j * ldb + p];
+        for (ptrdiff_t j = n; j < ldt; j++) bt[p * ldt + j] = 0.0f;
+    }
+}
+
 /* 1 when x[0:n] holds no inf or NaN: x * 0 is 0 for finite x, NaN otherwise, so four running
  * sums of it stay 0 exactly when all are finite. */
 static int finite_avx2(const float *x, ptrdiff_t n) {
@@ -386,4 +427,5 @@ void annc_zeroskip_avx2(annc_kernels *t) {
     t->zs.gather_masks = zs_gather_masks_avx2;
     t->zs.rows = zs_rows_avx2;
     t->zs.cols = zs_cols_avx2;
+    t->zs.transpose = zs_transpose_avx2;
 }
