@@ -32,10 +32,12 @@ def both_ways(run):
 
 # m: 1, a row group of six and a bit, primes, a batch, many; n: one partial vector, one full,
 # a full and a partial, two full; k: 1, short, a training block, Program 1's width, and more
-# than the 800 a narrow product takes in one K block (two and three blocks)
+# than the 800 a narrow product takes in one K block (two and three blocks); whole tiles of 16
+# rows over the deepest K block they take in place (56) and one step more
 SHAPES = [(m, n, k) for m in (1, 5, 6, 7, 13, 32, 101) for n in (1, 3, 8, 10, 15, 16)
           for k in (1, 7, 80, 257)] + [(300, 10, 784), (784, 10, 32), (100, 10, 32),
-                                         (7, 10, 1100), (32, 16, 1601), (13, 3, 2000)]
+                                         (7, 10, 1100), (32, 16, 1601), (13, 3, 2000),
+                                         (16, 10, 56), (16, 10, 57), (48, 10, 44)]
 
 
 @needs_kernel
@@ -54,7 +56,9 @@ def test_bits_equal_the_packed_kernel(m, n, k, ta, beta):
         return c
 
     packed, narrow, taken = both_ways(run)
-    assert taken == (m % 16 != 0)  # a multiple of 16 rows stays packed (see narrow.c)
+    # a multiple of 16 rows stays packed unless its K block is shallow (see narrow.c; these
+    # products are one K block)
+    assert taken == (m % 16 != 0 or (k <= 56 and (not ta or m == 16)))
     assert_same_bits(packed, narrow)
     ref = (a.T if ta else a).astype(np.float64) @ b + beta * c0
     np.testing.assert_allclose(narrow, ref, rtol=1e-5, atol=1e-5 * np.sqrt(k))
@@ -100,12 +104,14 @@ def test_non_finite_operands_as_packed():
 
 
 def test_declines_wide_or_transposed_b_or_whole_tiles():
-    """C wider than 16 columns, B transposed, or a multiple of 16 rows (the packed kernel's
-    tiles then full) keeps the packed path (untouched counter)."""
+    """C wider than 16 columns, B transposed, or a multiple of 16 rows over a K block deeper
+    than 56 (the packed kernel's tiles then full and worth packing) keeps the packed path
+    (untouched counter)."""
     rng = np.random.default_rng(2)
     before = _core.narrow_taken()
-    for rows, shape_b, tb in ((8, (50, 17), False), (8, (10, 50), True), (32, (50, 10), False)):
-        a = rng.standard_normal((rows, 50)).astype(np.float32)
+    for rows, shape_b, tb in ((8, (80, 17), False), (8, (10, 80), True), (32, (80, 10), False),
+                              (16, (80, 10), False)):
+        a = rng.standard_normal((rows, 80)).astype(np.float32)
         b = rng.standard_normal(shape_b).astype(np.float32)
         c = np.zeros((rows, shape_b[0] if tb else shape_b[1]), dtype=np.float32)
         _core.sgemm(a, b, c, False, tb, 1.0, 0.0, 1)
