@@ -411,18 +411,21 @@ def test_short_k_in_training(threads):
 @needs_kernel
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("batch", [32, 45, 7])
-def test_masks_formed_while_gathering_in_training(threads, batch):
+@pytest.mark.parametrize("width", [230, 97])
+def test_masks_formed_while_gathering_in_training(threads, batch, width):
     # the first layer's blocks copy the next rows' columns and form their row and column masks
     # on the way (train.c: next_cols_gather); the block's forward product uses the row masks at
     # once and its weight gradient the column masks a step later. Signed zeros are zeros, two
-    # words of column masks at 45 rows, and the last step is short. Same bits as dense.
+    # words of column masks at 45 rows (up to 32, one pass per row over both row-mask words),
+    # blocks of 80 and 70 columns (230) or 52 and 45 (97), and the last step is short. Same
+    # bits as dense.
     def run():
         config.set_num_threads(threads)
         rng = np.random.default_rng(batch)
-        x = sparse(rng, (400, 230), 0.45, signed_zeros=True)
+        x = sparse(rng, (400, width), 0.45, signed_zeros=True)
         y = rng.integers(0, 4, 400)
         keras.utils.set_random_seed(5)
-        model = keras.Sequential([keras.Input((230,)),
+        model = keras.Sequential([keras.Input((width,)),
                                   keras.layers.Dense(100, activation="relu"),
                                   keras.layers.Dense(4, activation="softmax")])
         model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
