@@ -121,6 +121,9 @@ typedef struct annc_kernels {
     /* e[j] = expf(x[j] - m), j < n, bit for bit glibc's on an x86-64 CPU with FMA
      * (expf_avx2.c); NULL in the portable table (libm's expf then) */
     void (*exp_shifted)(float *e, const float *x, float m, ptrdiff_t n);
+    /* the largest of x[0:n], n >= 1, or its first NaN (the loss's row maximum); NULL in the
+     * portable table */
+    float (*row_max)(const float *x, ptrdiff_t n);
 } annc_kernels;
 
 const annc_kernels *annc_kernels_get(void);

@@ -32,8 +32,10 @@ static inline float sigmoidf_stable(float x) {
     return z / (1.0f + z);
 }
 
-/* max over a row that lets NaN through (fmaxf would drop it) */
+/* max over a row that lets NaN through (fmaxf would drop it): its first NaN */
 static inline float row_max(const float *x, ptrdiff_t n) {
+    const annc_kernels *K = annc_kernels_get();
+    if (K->row_max && n > 0) return K->row_max(x, n);
     float m = -INFINITY;
     for (ptrdiff_t j = 0; j < n; j++) {
         if (x[j] > m || x[j] != x[j]) m = x[j];

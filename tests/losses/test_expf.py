@@ -1,6 +1,7 @@
-"""The exponential of the softmax cross-entropies from logits (csrc/expf_avx2.c): a vector copy
-of glibc's expf, which must give libm's bits on glibc (so a seeded training run does not move)
-and stay within glibc's stated 0.502 ulp of e^x everywhere."""
+"""The exponential and the row maximum of the softmax cross-entropies from logits
+(csrc/expf_avx2.c). The exponential is a vector copy of glibc's expf, which must give libm's
+bits on glibc (so a seeded training run does not move) and stay within glibc's stated 0.502
+ulp of e^x everywhere."""
 import ctypes
 import ctypes.util
 import platform
@@ -84,3 +85,28 @@ def test_every_length_and_shift(n):
     one_by_one = np.array([_core.exp_shifted(np.array([v], np.float32), m)[0] for v in x])
     np.testing.assert_array_equal(got.view(np.int32), one_by_one.view(np.int32))
     np.testing.assert_allclose(got, np.exp((x - np.float32(m)).astype(np.float64)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("cols", list(range(1, 20)))
+@pytest.mark.parametrize("offset", [-200.0, 0.0, 80.0])
+def test_softmax_cross_entropy_rows_of_every_width(cols, offset):
+    """The loss's row maximum (eight lanes at a time, the tail filled with -inf) keeps rows far
+    from zero stable: e^(x - max) must not underflow for every class (-200) or overflow (80)."""
+    rng = np.random.default_rng(cols)
+    pred = (offset + rng.normal(0, 3, (5, cols))).astype(np.float32)
+    target = rng.integers(0, cols, 5).astype(np.int32)
+    per, grad = _core.loss(0, True, 0.0, pred, target, 1.0, True)
+    p = pred.astype(np.float64)
+    lse = p.max(axis=1) + np.log(np.exp(p - p.max(axis=1, keepdims=True)).sum(axis=1))
+    np.testing.assert_allclose(per, lse - p[np.arange(5), target], rtol=1e-5, atol=1e-5)
+    soft = np.exp(p - lse[:, None])
+    soft[np.arange(5), target] -= 1.0
+    np.testing.assert_allclose(grad, soft, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("at", [0, 7, 8, 12])
+def test_nan_anywhere_in_a_row_makes_its_loss_nan(at):
+    pred = np.zeros((2, 13), np.float32)
+    pred[1, at] = np.nan
+    per, grad = _core.loss(0, True, 0.0, pred, np.array([1, 2], np.int32), 1.0, True)
+    assert np.isfinite(per[0]) and np.isnan(per[1]) and np.isnan(grad[1]).all()
