@@ -106,6 +106,9 @@ int main(void) {
     check("annc_softmax_backward");
     annc_exp_shifted(c, ad, 0.5f, 13);
     check("annc_exp_shifted");
+    int32_t labels[3] = {0, 4, 12};
+    annc_loss(ANNC_LOSS_SPARSE_CCE, 1, 0.0f, c, b, ad, labels, 3, 13, 1.0f);
+    check("annc_loss, softmax cross-entropy from logits");
     for (int kind = 0; kind < ANNC_OPT_COUNT; kind++) {
         annc_optimizer o;
         memset(&o, 0, sizeof o);
