@@ -264,7 +264,7 @@ int annc_short_k_product(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, 
         return 0;
     annc_count_add(&g_short_k_taken);
     /* B^T, k rows of n floats, each padded with zeros to whole vectors on a 32-byte boundary
-     * (so the kernel may read a whole vector past n on every row of it) */
+     * (so the kernel may read a whole vector past n on every row of it: kb = k + 1 below) */
     float *bt = (float *)(((uintptr_t)ws + 31) & ~(uintptr_t)31);
     const ptrdiff_t ldt = padded_ld(n);
     K->zs.transpose(bt, ldt, b, ldb, n, k);
