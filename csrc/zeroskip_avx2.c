@@ -92,89 +92,31 @@ static ptrdiff_t zs_mask_cols_avx2(uint32_t *mask, ptrdiff_t words, const float 
     return nnz;
 }
 
-/* One mask word's columns [c0, c0 + 8 nv - (part ? 8 - tail : 0)) of rows [i0, i1) (at most
- * 32: one word of the column masks) of gather_masks below. nv and part are constants in each
- * specialisation, so the column masks' eight accumulators stay in registers (with a run-time
- * count GCC kept them on the stack: a store and a reload per vector and row). */
-ANNC_INLINE ptrdiff_t gather_word(const int nv, const int part, int tail,
-                                  float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds,
-                                  const int64_t *idx, ptrdiff_t c0, ptrdiff_t i0, ptrdiff_t i1,
-                                  uint64_t *rmask, ptrdiff_t rwords, uint32_t *cmask,
-                                  ptrdiff_t cwords, ptrdiff_t g) {
+/* nv vectors of columns, the last partial (tail lanes) when part, at most GATHER_MAX_VECS (one
+ * or two row-mask words), of m rows (at most 32: one word of the column masks) for
+ * gather_masks below, in one pass per row over all its vectors; dst, src, rmask and cmask
+ * come pointed at the span's first column and row (rows idx[0..m), row i's mask words at
+ * rmask + i * rwords, column q's word at cmask + q * cwords). nv and part are constants in each
+ * specialisation, so the column masks' accumulators stay in registers (with a run-time count
+ * GCC kept them on the stack: a store and a reload per vector and row). Program 2's blocks of
+ * 80 and 64 columns go in one call for all their rows; one call per row-mask word took 0.71k
+ * instead of 0.61k cycles for 32 rows of 80 columns. */
+#define GATHER_MAX_VECS 12
+/* loops over the span's vectors unrolled whole, or GCC keeps the accumulators in memory */
+#if defined(__GNUC__) && !defined(__clang__)
+#define GATHER_UNROLL _Pragma("GCC unroll 16")
+#else
+#define GATHER_UNROLL
+#endif
+ANNC_INLINE ptrdiff_t gather_span(const int nv, const int part, int tail, float *dst,
+                                  ptrdiff_t ldd, const float *src, ptrdiff_t lds,
+                                  const int64_t *idx, ptrdiff_t m, uint64_t *rmask,
+                                  ptrdiff_t rwords, uint32_t *cmask, ptrdiff_t cwords) {
     const __m256i tmask = annc_first_lanes(tail);
     const __m256 zero = _mm256_setzero_ps();
-    const int vecs = nv + part;
-    __m256i acc[8];
-    for (int v = 0; v < 8; v++) acc[v] = _mm256_setzero_si256();
-    ptrdiff_t nnz = 0;
-    for (ptrdiff_t i = i0; i < i1; i++) {
-        const float *si = src + idx[i] * lds + c0;
-        float *di = dst + i * ldd + c0;
-        const __m256i bit = _mm256_set1_epi32((int)(1u << (i - i0)));
-        uint64_t bits = 0;
-        for (int v = 0; v < vecs; v++) {
-            const int last = part && v == nv;
-            const __m256 x = last ? _mm256_maskload_ps(si + 8 * v, tmask)
-                                  : _mm256_loadu_ps(si + 8 * v);
-            if (last)
-                annc_store_first(di + 8 * v, x, tail);
-            else
-                _mm256_storeu_ps(di + 8 * v, x);
-            const __m256 nz = _mm256_cmp_ps(x, zero, _CMP_NEQ_UQ);
-            bits |= (uint64_t)(unsigned)_mm256_movemask_ps(nz) << (8 * v);
-            acc[v] = _mm256_or_si256(acc[v], _mm256_and_si256(_mm256_castps_si256(nz), bit));
-        }
-        rmask[i * rwords + c0 / 64] = bits;
-        nnz += popcount64(bits);
-    }
-    for (int v = 0; v < vecs; v++) {
-        uint32_t t[8];
-        _mm256_storeu_si256((__m256i *)t, acc[v]);
-        const int lanes = part && v == nv ? tail : 8;
-        for (int q = 0; q < lanes; q++) cmask[(c0 + 8 * v + q) * cwords + g] = t[q];
-    }
-    return nnz;
-}
-
-/* The functions called through these tables take no vector arguments, so that GCC clears the
- * upper halves of the YMM registers (vzeroupper) on their way out: with a mask passed by
- * value it left them dirty, and the SSE code that ran next (the portable C around these
- * kernels, libm's expf in the loss) paid for it, expf 15 times over. */
-typedef ptrdiff_t (*gather_fn)(int, float *, ptrdiff_t, const float *, ptrdiff_t,
-                               const int64_t *, ptrdiff_t, ptrdiff_t, ptrdiff_t, uint64_t *,
-                               ptrdiff_t, uint32_t *, ptrdiff_t, ptrdiff_t);
-#define GATHER_WIDTH(NV, PART)                                                             \
-    static ANNC_NOINLINE ptrdiff_t gather_##NV##_##PART(                                  \
-        int tail, float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds,              \
-        const int64_t *idx, ptrdiff_t c0, ptrdiff_t i0, ptrdiff_t i1, uint64_t *rmask,     \
-        ptrdiff_t rwords, uint32_t *cmask, ptrdiff_t cwords, ptrdiff_t g) {                \
-        return gather_word(NV, PART, tail, dst, ldd, src, lds, idx, c0, i0, i1,            \
-                           rmask, rwords, cmask, cwords, g);                               \
-    }
-GATHER_WIDTH(0, 1)
-GATHER_WIDTH(1, 0) GATHER_WIDTH(1, 1) GATHER_WIDTH(2, 0) GATHER_WIDTH(2, 1)
-GATHER_WIDTH(3, 0) GATHER_WIDTH(3, 1) GATHER_WIDTH(4, 0) GATHER_WIDTH(4, 1)
-GATHER_WIDTH(5, 0) GATHER_WIDTH(5, 1) GATHER_WIDTH(6, 0) GATHER_WIDTH(6, 1)
-GATHER_WIDTH(7, 0) GATHER_WIDTH(7, 1) GATHER_WIDTH(8, 0)
-/* indexed by a word's columns rounded up to vectors (1..8) and whether the last is partial */
-static const gather_fn gather_by_width[9][2] = {
-    {NULL, NULL},           {gather_1_0, gather_0_1}, {gather_2_0, gather_1_1},
-    {gather_3_0, gather_2_1}, {gather_4_0, gather_3_1}, {gather_5_0, gather_4_1},
-    {gather_6_0, gather_5_1}, {gather_7_0, gather_6_1}, {gather_8_0, gather_7_1}};
-
-/* The same for at most 32 rows and ONCE_MAX_VECS vectors of columns (Program 2's blocks of 80
- * and 64: one column-mask word, one or two row-mask words) in one pass per row over all its
- * vectors, where gather_word makes one pass per row-mask word: each row's index, source
- * address and loop once (0.71k -> 0.61k cycles for 32 rows of 80 columns alone). */
-#define ONCE_MAX_VECS 12
-ANNC_INLINE ptrdiff_t gather_rows_once(const int nv, const int part, int tail, float *dst,
-                                       ptrdiff_t ldd, const float *src, ptrdiff_t lds,
-                                       const int64_t *idx, ptrdiff_t m, uint64_t *rmask,
-                                       ptrdiff_t rwords, uint32_t *cmask) {
-    const __m256i tmask = annc_first_lanes(tail);
-    const __m256 zero = _mm256_setzero_ps();
-    const int vecs = nv + part;
-    __m256i acc[ONCE_MAX_VECS];
+    const int vecs = nv + part, words = (vecs + 7) / 8;
+    __m256i acc[GATHER_MAX_VECS];
+    GATHER_UNROLL
     for (int v = 0; v < vecs; v++) acc[v] = _mm256_setzero_si256();
     ptrdiff_t nnz = 0;
     for (ptrdiff_t i = 0; i < m; i++) {
@@ -182,6 +124,7 @@ ANNC_INLINE ptrdiff_t gather_rows_once(const int nv, const int part, int tail, f
         float *di = dst + i * ldd;
         const __m256i bit = _mm256_set1_epi32((int)(1u << i));
         uint64_t bits[2] = {0, 0};
+        GATHER_UNROLL
         for (int v = 0; v < vecs; v++) {
             const int last = part && v == nv;
             const __m256 x = last ? _mm256_maskload_ps(si + 8 * v, tmask)
@@ -194,46 +137,50 @@ ANNC_INLINE ptrdiff_t gather_rows_once(const int nv, const int part, int tail, f
             bits[v / 8] |= (uint64_t)(unsigned)_mm256_movemask_ps(nz) << (8 * (v % 8));
             acc[v] = _mm256_or_si256(acc[v], _mm256_and_si256(_mm256_castps_si256(nz), bit));
         }
-        for (ptrdiff_t w = 0; w < rwords; w++) {
+        for (int w = 0; w < words; w++) {
             rmask[i * rwords + w] = bits[w];
             nnz += popcount64(bits[w]);
         }
     }
+    GATHER_UNROLL
     for (int v = 0; v < vecs; v++) {
         uint32_t t[8];
         _mm256_storeu_si256((__m256i *)t, acc[v]);
         const int lanes = part && v == nv ? tail : 8;
-        for (int q = 0; q < lanes; q++) cmask[8 * v + q] = t[q];
+        for (int q = 0; q < lanes; q++) cmask[(8 * v + q) * cwords] = t[q];
     }
     return nnz;
 }
 
-typedef ptrdiff_t (*gather_once_fn)(int, float *, ptrdiff_t, const float *, ptrdiff_t,
-                                    const int64_t *, ptrdiff_t, uint64_t *, ptrdiff_t,
-                                    uint32_t *);
-#define GATHER_ONCE(NV, PART)                                                              \
-    static ANNC_NOINLINE ptrdiff_t gather_once_##NV##_##PART(                             \
+/* The functions called through these tables take no vector arguments, so that GCC clears the
+ * upper halves of the YMM registers (vzeroupper) on their way out: with a mask passed by
+ * value it left them dirty, and the SSE code that ran next (the portable C around these
+ * kernels, libm's expf in the loss) paid for it, expf 15 times over. */
+typedef ptrdiff_t (*gather_fn)(int, float *, ptrdiff_t, const float *, ptrdiff_t,
+                               const int64_t *, ptrdiff_t, uint64_t *, ptrdiff_t, uint32_t *,
+                               ptrdiff_t);
+#define GATHER_WIDTH(NV, PART)                                                             \
+    static ANNC_NOINLINE ptrdiff_t gather_##NV##_##PART(                                  \
         int tail, float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds,              \
         const int64_t *idx, ptrdiff_t m, uint64_t *rmask, ptrdiff_t rwords,                \
-        uint32_t *cmask) {                                                                 \
-        return gather_rows_once(NV, PART, tail, dst, ldd, src, lds, idx, m, rmask, rwords, \
-                                cmask);                                                    \
+        uint32_t *cmask, ptrdiff_t cwords) {                                               \
+        return gather_span(NV, PART, tail, dst, ldd, src, lds, idx, m, rmask, rwords,      \
+                           cmask, cwords);                                                 \
     }
-GATHER_ONCE(0, 1)
-GATHER_ONCE(1, 0) GATHER_ONCE(1, 1) GATHER_ONCE(2, 0) GATHER_ONCE(2, 1) GATHER_ONCE(3, 0)
-GATHER_ONCE(3, 1) GATHER_ONCE(4, 0) GATHER_ONCE(4, 1) GATHER_ONCE(5, 0) GATHER_ONCE(5, 1)
-GATHER_ONCE(6, 0) GATHER_ONCE(6, 1) GATHER_ONCE(7, 0) GATHER_ONCE(7, 1) GATHER_ONCE(8, 0)
-GATHER_ONCE(8, 1) GATHER_ONCE(9, 0) GATHER_ONCE(9, 1) GATHER_ONCE(10, 0) GATHER_ONCE(10, 1)
-GATHER_ONCE(11, 0) GATHER_ONCE(11, 1) GATHER_ONCE(12, 0)
+GATHER_WIDTH(0, 1)
+GATHER_WIDTH(1, 0) GATHER_WIDTH(1, 1) GATHER_WIDTH(2, 0) GATHER_WIDTH(2, 1)
+GATHER_WIDTH(3, 0) GATHER_WIDTH(3, 1) GATHER_WIDTH(4, 0) GATHER_WIDTH(4, 1)
+GATHER_WIDTH(5, 0) GATHER_WIDTH(5, 1) GATHER_WIDTH(6, 0) GATHER_WIDTH(6, 1)
+GATHER_WIDTH(7, 0) GATHER_WIDTH(7, 1) GATHER_WIDTH(8, 0) GATHER_WIDTH(8, 1)
+GATHER_WIDTH(9, 0) GATHER_WIDTH(9, 1) GATHER_WIDTH(10, 0) GATHER_WIDTH(10, 1)
+GATHER_WIDTH(11, 0) GATHER_WIDTH(11, 1) GATHER_WIDTH(12, 0)
 /* indexed by the columns rounded up to vectors (1..12) and whether the last is partial */
-static const gather_once_fn gather_once_by_width[ONCE_MAX_VECS + 1][2] = {
+static const gather_fn gather_by_width[GATHER_MAX_VECS + 1][2] = {
     {NULL, NULL},
-    {gather_once_1_0, gather_once_0_1},   {gather_once_2_0, gather_once_1_1},
-    {gather_once_3_0, gather_once_2_1},   {gather_once_4_0, gather_once_3_1},
-    {gather_once_5_0, gather_once_4_1},   {gather_once_6_0, gather_once_5_1},
-    {gather_once_7_0, gather_once_6_1},   {gather_once_8_0, gather_once_7_1},
-    {gather_once_9_0, gather_once_8_1},   {gather_once_10_0, gather_once_9_1},
-    {gather_once_11_0, gather_once_10_1}, {gather_once_12_0, gather_once_11_1}};
+    {gather_1_0, gather_0_1},   {gather_2_0, gather_1_1},   {gather_3_0, gather_2_1},
+    {gather_4_0, gather_3_1},   {gather_5_0, gather_4_1},   {gather_6_0, gather_5_1},
+    {gather_7_0, gather_6_1},   {gather_8_0, gather_7_1},   {gather_9_0, gather_8_1},
+    {gather_10_0, gather_9_1},  {gather_11_0, gather_10_1}, {gather_12_0, gather_11_1}};
 
 /* Rows idx[0..m) of src (ld lds; the block's first column already applied), k columns,
  * copied into rows [0, m) of dst (ld ldd), forming on the way the masks that mask_rows (row
@@ -244,19 +191,20 @@ static ptrdiff_t zs_gather_masks_avx2(float *dst, ptrdiff_t ldd, const float *sr
                                       const int64_t *idx, ptrdiff_t m, ptrdiff_t k,
                                       uint64_t *rmask, uint32_t *cmask) {
     const ptrdiff_t rwords = (k + 63) / 64, cwords = (m + 31) / 32;
-    if (m <= 32 && k <= 8 * ONCE_MAX_VECS) {
-        const int tail = (int)(k & 7);
-        return gather_once_by_width[(k + 7) / 8][tail != 0](tail, dst, ldd, src, lds, idx, m,
-                                                             rmask, rwords, cmask);
-    }
+    /* one span of every column for at most 32 rows (training's blocks), else one span per
+     * row-mask word */
+    const ptrdiff_t span_cols = m <= 32 && k <= 8 * GATHER_MAX_VECS ? k : 64;
     ptrdiff_t nnz = 0;
-    for (ptrdiff_t c0 = 0; c0 < k; c0 += 64) { /* one word of every row mask */
-        const ptrdiff_t kc = ANNC_MIN((ptrdiff_t)64, k - c0);
+    for (ptrdiff_t c0 = 0; c0 < k; c0 += span_cols) {
+        const ptrdiff_t kc = ANNC_MIN(span_cols, k - c0);
         const int tail = (int)(kc & 7);
         const gather_fn f = gather_by_width[(kc + 7) / 8][tail != 0];
-        for (ptrdiff_t g = 0; g < cwords; g++) /* one word of every column mask */
-            nnz += f(tail, dst, ldd, src, lds, idx, c0, 32 * g,
-                     ANNC_MIN(m, 32 * g + 32), rmask, rwords, cmask, cwords, g);
+        for (ptrdiff_t g = 0; g < cwords; g++) { /* one word of every column mask */
+            const ptrdiff_t i0 = 32 * g;
+            nnz += f(tail, dst + i0 * ldd + c0, ldd, src + c0, lds, idx + i0,
+                     ANNC_MIN(m - i0, (ptrdiff_t)32), rmask + i0 * rwords + c0 / 64, rwords,
+                     cmask + c0 * cwords + g, cwords);
+        }
     }
     return nnz;
 }
