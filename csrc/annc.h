@@ -71,6 +71,18 @@ void annc_softmax_forward(float *y, ptrdiff_t ldy, const float *x, ptrdiff_t ldx
 void annc_softmax_backward(float *dx, const float *dy, const float *y, ptrdiff_t rows,
                            ptrdiff_t cols);
 
+/* The training executor's sums of a K-blocked layer (blocksums.c): rows [0, rows) x columns
+ * [0, n) of its output from the planes of partial products at partials + k * plane (k < nb),
+ * element (r, j) of each at [r * ld + j], added in the fixed order that makes the result
+ * independent of the thread count: the first half's planes (plane 0, then planes m0 .. nb/2 - 1),
+ * the second half's (plane nb/2, then m1 .. nb - 1), the two halves, then bias[j] (may be NULL):
+ *   z = ((p0 + p_m0 + ... ) + (p_h + p_m1 + ...)) + bias
+ * relu: y = max(z, 0) as annc_act_forward forms it (NaN and -0 pass through); y NULL then
+ * writes that into z instead of z itself. z and y rows also ld apart. nb >= 2. */
+void annc_block_sums(float *z, float *y, ptrdiff_t ld, ptrdiff_t rows, ptrdiff_t n,
+                     const float *partials, size_t plane, ptrdiff_t nb, ptrdiff_t m0,
+                     ptrdiff_t m1, const float *bias, int relu);
+
 /* ------------------------------------------------------------------ GEMM (gemm.c) */
 enum annc_trans { ANNC_NO_TRANS = 0, ANNC_TRANS = 1 };
 

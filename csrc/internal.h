@@ -124,6 +124,10 @@ typedef struct annc_kernels {
     /* the largest of x[0:n], n >= 1, or its first NaN (the loss's row maximum); NULL in the
      * portable table */
     float (*row_max)(const float *x, ptrdiff_t n);
+    /* annc_block_sums (blocksums_avx2.c); NULL in the portable table */
+    void (*block_sums)(float *z, float *y, ptrdiff_t ld, ptrdiff_t rows, ptrdiff_t n,
+                       const float *partials, size_t plane, ptrdiff_t nb, ptrdiff_t m0,
+                       ptrdiff_t m1, const float *bias, int relu);
 } annc_kernels;
 
 const annc_kernels *annc_kernels_get(void);
@@ -134,6 +138,7 @@ void annc_kernels_avx2(annc_kernels *t);
 void annc_zeroskip_avx2(annc_kernels *t);
 void annc_narrow_avx2(annc_kernels *t);
 void annc_expf_avx2(annc_kernels *t);
+void annc_blocksums_avx2(annc_kernels *t);
 #endif
 
 /* The AVX2+FMA activations (activations_avx2.c), same contracts as the annc.h functions;

@@ -754,7 +754,7 @@ static void finish_dense(const annc_layer *L, int act, float *z, span rr, span s
 
 /* n rows of a blocked layer that is not split, into zr: each half of its K blocks by a
  * K-blocked product (whose blocks add in order, as the planes do), then the halves and the
- * bias, as sum_halves adds a split layer's planes. */
+ * bias, as annc_block_sums adds a split layer's planes. */
 static void halves_product(const worker *w, const annc_layer *L, const float *x, ptrdiff_t ld_in,
                            ptrdiff_t n, float *zr) {
     const ptrdiff_t out = L->out, br = block_rows(L), kh = num_blocks(L) / 2 * br;
@@ -806,8 +806,8 @@ static void dense_rows(const worker *w, const annc_layer *L, const float *in, pt
  * blocks b: added onto the first plane of block k's half when the same thread formed every
  * block of the half before it (*beta 1; 0 for the half's first block), else its own plane.
  * A block taken over from another thread's run is formed as if owned alone (b = {k, k + 1}):
- * the sums then add its plane in its place (sum_halves), which gives the same bits as adding
- * it onto the run. */
+ * the sums then add its plane in its place (annc_block_sums), which gives the same bits as
+ * adding it onto the run. */
 static ptrdiff_t target_plane(ptrdiff_t nb, ptrdiff_t k, span b, float *beta) {
     const ptrdiff_t hs = k < nb / 2 ? 0 : nb / 2;
     if (b.lo <= hs) {
@@ -866,30 +866,6 @@ static ptrdiff_t half_run_end(ptrdiff_t nb, ptrdiff_t hs, ptrdiff_t he, int nt,
     return he;
 }
 
-/* Columns s of one row of a blocked layer's sum from its planes (at offset `off` in each):
- * each half's planes in block order, then the two halves (see the header). */
-static void sum_halves(float *restrict zr, const float *partials, size_t plane, size_t off,
-                       span s, ptrdiff_t nb, ptrdiff_t m0, ptrdiff_t m1) {
-    enum { CHUNK = 64 };
-    const ptrdiff_t h = nb / 2;
-    for (ptrdiff_t j0 = s.lo; j0 < s.hi; j0 += CHUNK) {
-        const ptrdiff_t n = ANNC_MIN((ptrdiff_t)CHUNK, s.hi - j0);
-        float t[CHUNK];
-        const float *p0 = partials + off + j0, *ph = partials + (size_t)h * plane + off + j0;
-        for (ptrdiff_t j = 0; j < n; j++) zr[j0 + j] = p0[j];
-        for (ptrdiff_t k = m0; k < h; k++) {
-            const float *restrict pk = partials + (size_t)k * plane + off + j0;
-            for (ptrdiff_t j = 0; j < n; j++) zr[j0 + j] += pk[j];
-        }
-        for (ptrdiff_t j = 0; j < n; j++) t[j] = ph[j];
-        for (ptrdiff_t k = m1; k < nb; k++) {
-            const float *restrict pk = partials + (size_t)k * plane + off + j0;
-            for (ptrdiff_t j = 0; j < n; j++) t[j] += pk[j];
-        }
-        for (ptrdiff_t j = 0; j < n; j++) zr[j0 + j] += t[j];
-    }
-}
-
 /* A split Dense layer: this thread's blocks' partial products, then (after a barrier) the
  * block sums, bias and activation of the output columns (or, in a tail by rows, the rows)
  * this thread owns next. */
@@ -911,13 +887,14 @@ static void dense_split(worker *w, int l, const float *in, ptrdiff_t ld_in, int 
     const uint64_t *claimed = ready ? w->claimed : NULL;
     const ptrdiff_t m0 = half_run_end(nb, 0, nb / 2, w->nt, claimed);
     const ptrdiff_t m1 = half_run_end(nb, nb / 2, nb, w->nt, claimed);
-    for (ptrdiff_t r = rr.lo; r < rr.hi; r++) {
-        float *restrict zr = z + r * out;
-        sum_halves(zr, partials, plane, (size_t)(r * out), s, nb, m0, m1);
-        if (L->b)
-            for (ptrdiff_t j = s.lo; j < s.hi; j++) zr[j] += L->b[j];
-    }
-    finish_dense(L, act, z, rr, s);
+    if (rr.hi <= rr.lo) return;
+    /* a ReLU is taken as the sums are stored (into y beside z when z is kept) */
+    const size_t at = (size_t)(rr.lo * out + s.lo);
+    const int relu = act == ANNC_ACT_RELU;
+    annc_block_sums(z + at, relu && z != L->y ? L->y + at : NULL, out, rr.hi - rr.lo,
+                    s.hi - s.lo, partials + at, plane, nb, m0, m1, L->b ? L->b + s.lo : NULL,
+                    relu);
+    if (!relu) finish_dense(L, act, z, rr, s);
 }
 
 static const float *train_forward(worker *w, written *state, uint64_t key, uint64_t counter) {

@@ -70,6 +70,9 @@ cdef extern from "annc.h" nogil:
     int64_t annc_first_nonfinite(const float *x, int64_t n)
     enum:
         ANNC_ROWGEMM_MAX_ROWS
+    void annc_block_sums(float *z, float *y, Py_ssize_t ld, Py_ssize_t rows, Py_ssize_t n,
+                         const float *partials, size_t plane, Py_ssize_t nb, Py_ssize_t m0,
+                         Py_ssize_t m1, const float *bias, int relu)
     int annc_rowgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a, Py_ssize_t lda,
                      const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc, const float *bias,
                      int act, float act_param)
@@ -383,6 +386,37 @@ def rowgemm(const float[:, ::1] a, const float[:, ::1] b, float[:, ::1] c, bias=
     if st != 0:
         raise ValueError(f"rowgemm: invalid arguments (status {st})")
     return c
+
+
+def block_sums(const float[:, :, ::1] planes, Py_ssize_t m0, Py_ssize_t m1, bias=None,
+               bint relu=False, bint separate_y=True):
+    """The executor's sums of a K-blocked layer from its planes (nb, rows, n), in its fixed
+    order: planes 0 and m0..nb/2-1, planes nb/2 and m1..nb-1, the two, then the bias; with
+    relu also y = max(z, 0) (separate_y False: written into z). Returns (z, y or None)."""
+    cdef Py_ssize_t nb = planes.shape[0], rows = planes.shape[1], n = planes.shape[2]
+    cdef const float[::1] bias_v
+    cdef const float *bias_p = NULL
+    if nb < 2 or not (1 <= m0 <= nb // 2) or not (nb // 2 < m1 <= nb):
+        raise ValueError(f"block_sums: need nb >= 2, 1 <= m0 <= nb/2 < m1 <= nb; got nb {nb}, "
+                         f"m0 {m0}, m1 {m1}")
+    if bias is not None:
+        bias_v = bias
+        if bias_v.shape[0] != n:
+            raise ValueError("block_sums: bias length differs from the columns")
+        bias_p = &bias_v[0] if n > 0 else NULL
+    z = np.empty((rows, n), np.float32)
+    y = np.empty((rows, n), np.float32) if relu and separate_y else None
+    cdef float[:, ::1] zv = z
+    cdef float[:, ::1] yv
+    cdef float *y_p = NULL
+    if y is not None:
+        yv = y
+        y_p = &yv[0, 0] if rows > 0 and n > 0 else NULL
+    if rows > 0 and n > 0:
+        with nogil:
+            annc_block_sums(&zv[0, 0], y_p, n, rows, n, &planes[0, 0, 0], <size_t>(rows * n), nb,
+                            m0, m1, bias_p, relu)
+    return z, y
 
 
 def first_nonfinite(const float[::1] x):

@@ -106,6 +106,8 @@ int main(void) {
     check("annc_softmax_backward");
     annc_exp_shifted(c, ad, 0.5f, 13);
     check("annc_exp_shifted");
+    annc_block_sums(c, c + 500, 100, 3, 37, ad, 300, 3, 1, 2, bias, 1);
+    check("annc_block_sums");
     int32_t labels[3] = {0, 4, 12};
     annc_loss(ANNC_LOSS_SPARSE_CCE, 1, 0.0f, c, b, ad, labels, 3, 13, 1.0f);
     check("annc_loss, softmax cross-entropy from logits");

@@ -1,0 +1,66 @@
+/* annc_block_sums with AVX2 (see blocksums.c): each vector of a row summed over its planes
+ * in registers, the bias added and the ReLU taken before it is stored, in the portable loops'
+ * order of additions, so the bits are theirs. */
+#include "avx2_lanes.h"
+
+/* `count` floats (1..8) at p: a whole vector, or its first lanes by a masked load */
+ANNC_INLINE __m256 load_part(const float *p, int count, __m256i mask) {
+    return count == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask);
+}
+
+ANNC_INLINE void store_part(float *p, __m256 v, int count) {
+    if (count == 8)
+        _mm256_storeu_ps(p, v);
+    else
+        annc_store_first(p, v, count);
+}
+
+/* One vector of a row: `count` floats at column offset off + j of every plane. */
+ANNC_INLINE void sum_vector(float *z, float *y, const float *partials, size_t plane,
+                            size_t at, ptrdiff_t nb, ptrdiff_t m0, ptrdiff_t m1,
+                            const float *bias, int relu, int count, __m256i mask) {
+    const ptrdiff_t h = nb / 2;
+    __m256 a = load_part(partials + at, count, mask);
+    for (ptrdiff_t k = m0; k < h; k++)
+        a = _mm256_add_ps(a, load_part(partials + (size_t)k * plane + at, count, mask));
+    __m256 t = load_part(partials + (size_t)h * plane + at, count, mask);
+    for (ptrdiff_t k = m1; k < nb; k++)
+        t = _mm256_add_ps(t, load_part(partials + (size_t)k * plane + at, count, mask));
+    a = _mm256_add_ps(a, t);
+    if (bias) a = _mm256_add_ps(a, load_part(bias, count, mask));
+    if (!relu) {
+        store_part(z, a, count);
+        return;
+    }
+    /* the second operand's lane when either is NaN or both are zeros: x < 0 ? 0 : x */
+    const __m256 r = _mm256_max_ps(_mm256_setzero_ps(), a);
+    if (y) {
+        store_part(z, a, count);
+        store_part(y, r, count);
+    } else {
+        store_part(z, r, count);
+    }
+}
+
+static void block_sums_avx2(float *z, float *y, ptrdiff_t ld, ptrdiff_t rows, ptrdiff_t n,
+                            const float *partials, size_t plane, ptrdiff_t nb, ptrdiff_t m0,
+                            ptrdiff_t m1, const float *bias, int relu) {
+    const ptrdiff_t full = n / 8;
+    const int rest = (int)(n % 8);
+    const __m256i all = _mm256_set1_epi32(-1), mask = annc_first_lanes(rest);
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const size_t off = (size_t)(r * ld);
+        float *zr = z + off, *yr = y ? y + off : NULL;
+        for (ptrdiff_t v = 0; v < full; v++) {
+            const ptrdiff_t j = 8 * v;
+            sum_vector(zr + j, yr ? yr + j : NULL, partials, plane, off + (size_t)j, nb, m0, m1,
+                       bias ? bias + j : NULL, relu, 8, all);
+        }
+        if (rest)
+            sum_vector(zr + 8 * full, yr ? yr + 8 * full : NULL, partials, plane,
+                       off + (size_t)(8 * full), nb, m0, m1, bias ? bias + 8 * full : NULL, relu,
+                       rest, mask);
+    }
+}
+
+void annc_blocksums_avx2(annc_kernels *t) { t->block_sums = block_sums_avx2; }
