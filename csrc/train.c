@@ -655,30 +655,42 @@ static void next_cols_prefetch_start(worker *w, span s) {
 }
 
 /* A 1/den share of the lines of pf_cols of the next rows (each row's run: the lines from its
- * first byte's to its last byte's, at most per_row of them). A burst of hundreds of prefetches overflows the core's miss
- * queue and most are dropped, so they go a few dozen at a time between the block's phases. */
+ * first byte's to its last byte's, at most per_row of them). A burst of hundreds of
+ * prefetches overflows the core's miss queue and most are dropped, so they go a few dozen at a
+ * time between the block's phases. The cursor stays in locals while they go: kept in the
+ * worker, whose fields may alias the row indices, it was stored and reloaded every line. */
 static void next_cols_prefetch_part(worker *w, int den) {
     const span s = w->pf_cols;
     if (s.hi <= s.lo || !w->next_idx) return;
     const ptrdiff_t bytes = (s.hi - s.lo) * (ptrdiff_t)sizeof(float);
-    const ptrdiff_t per_row = (bytes + 63) / 64 + 1;
+    const ptrdiff_t per_row = (bytes + 63) / 64 + 1, end = 64 * per_row;
     const ptrdiff_t total = per_row * w->next_rows;
     ptrdiff_t count = ANNC_MIN(total - w->pf_done, (total + den - 1) / den);
     w->pf_done += count;
-    for (; count > 0; count--) {
+    ptrdiff_t row = w->pf_row, off = w->pf_off;
+    const float *src = w->next_src + s.lo;
+    const int64_t *idx = w->next_idx;
+    const ptrdiff_t ldx = w->next_ldx;
+    while (count > 0) {
+        const uintptr_t p = (uintptr_t)(src + idx[row] * ldx);
+        const uintptr_t first = p & ~(uintptr_t)63, last = p + (uintptr_t)bytes - 1;
+        for (; count > 0 && off < end; count--, off += 64) {
 #if defined(__GNUC__) || defined(__clang__)
-        /* a slot past the run's last line asks for nothing (a block's 320-byte run on rows
-         * that start on a line spans five lines of the six slots) */
-        const uintptr_t p = (uintptr_t)(w->next_src + w->next_idx[w->pf_row] * w->next_ldx + s.lo);
-        const uintptr_t line = (p & ~(uintptr_t)63) + (uintptr_t)w->pf_off;
-        if (line <= p + (uintptr_t)bytes - 1) __builtin_prefetch((const void *)line, 0, 2);
+            /* a slot past the run's last line asks for nothing (a block's 320-byte run on
+             * rows that start on a line spans five lines of the six slots) */
+            if (first + (uintptr_t)off <= last)
+                __builtin_prefetch((const void *)(first + (uintptr_t)off), 0, 2);
+#else
+            (void)first, (void)last;
 #endif
-        w->pf_off += 64;
-        if (w->pf_off >= per_row * 64) {
-            w->pf_off = 0;
-            w->pf_row++;
+        }
+        if (off >= end) {
+            off = 0;
+            row++;
         }
     }
+    w->pf_row = row;
+    w->pf_off = off;
 }
 
 /* Columns of the first layer's input in its block k. */
