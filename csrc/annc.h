@@ -104,6 +104,14 @@ void annc_set_narrow(int on);
 int annc_narrow(void);
 long long annc_narrow_taken(void);
 
+/* The training step's fused head (head.c): a tail's rows through a narrow softmax layer
+ * fused with a sparse cross-entropy, and back through the ReLU layer before it, in one AVX2
+ * pass per group of rows, where the unfused path makes four calls; the same bits. On by
+ * default; the switch and the count of the steps' calls are for tests and benchmarks. */
+void annc_set_fused_head(int on);
+int annc_fused_head(void);
+long long annc_fused_head_taken(void);
+
 /* C = act(alpha * op(A) * op(B) + beta * C + bias)
  *   op(A) is m x k, op(B) is k x n, C is m x n; A is stored m x k (lda >= k) or, transposed,
  *   k x m (lda >= m); likewise B. beta == 0 overwrites C without reading it (NaN in C does not

@@ -68,6 +68,7 @@ static void fill_table(annc_kernels *t) {
         annc_narrow_avx2(t);
         annc_expf_avx2(t);
         annc_blocksums_avx2(t);
+        annc_head_avx2(t);
     }
 #else
     (void)want_generic;

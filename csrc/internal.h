@@ -124,6 +124,15 @@ typedef struct annc_kernels {
     /* the largest of x[0:n], n >= 1, or its first NaN (the loss's row maximum); NULL in the
      * portable table */
     float (*row_max)(const float *x, ptrdiff_t n);
+    /* the training step's fused head (head.c): for n rows of a ReLU layer's output y (ld h,
+     * h <= ANNC_HEAD_MAX_IN) into a Dense layer of c <= ANNC_NARROW_MAX_N outputs (W h x c, b
+     * or NULL) whose softmax is fused with a sparse cross-entropy from logits, labels checked:
+     * z = y W + b over K blocks of kc rows of W, loss and dz as annc_loss forms them (gradient
+     * scale gs), dy = dz W^T where y > 0 (else 0); ws: ANNC_HEAD_WS_FLOATS. NULL in the
+     * portable table */
+    void (*head)(ptrdiff_t n, ptrdiff_t h, ptrdiff_t c, ptrdiff_t kc, const float *y,
+                 const float *W, const float *b, const int32_t *labels, float gs, float *z,
+                 float *loss, float *dz, float *dy, float *ws);
     /* annc_block_sums (blocksums_avx2.c); NULL in the portable table */
     void (*block_sums)(float *z, float *y, ptrdiff_t ld, ptrdiff_t rows, ptrdiff_t n,
                        const float *partials, size_t plane, ptrdiff_t nb, ptrdiff_t m0,
@@ -139,7 +148,14 @@ void annc_zeroskip_avx2(annc_kernels *t);
 void annc_narrow_avx2(annc_kernels *t);
 void annc_expf_avx2(annc_kernels *t);
 void annc_blocksums_avx2(annc_kernels *t);
+void annc_head_avx2(annc_kernels *t);
 #endif
+/* the fused head's widest input (13 vectors of accumulators) and its workspace */
+#define ANNC_HEAD_MAX_IN 104
+#define ANNC_HEAD_WS_FLOATS (2 * ANNC_NARROW_MAX_N * ANNC_HEAD_MAX_IN + 8)
+/* Whether the fused head may run (the switch and the kernel), and a count of its calls. */
+int annc_head_usable(void);
+void annc_head_taken_add(void);
 
 /* The AVX2+FMA activations (activations_avx2.c), same contracts as the annc.h functions;
  * activations.c enters them after the run-time ISA check. */

@@ -109,6 +109,7 @@ typedef struct {
     double penalty;        /* the weight penalty, taken before any update (tail by rows) */
     const float *x;        /* the current step's gathered batch */
     long barriers;
+    int head;              /* this step's tail goes through the fused head (fused_head) */
     int fused;             /* update each kernel as its gradient is formed (no norm clipping) */
     /* the first layer's partial products for the next step, formed right after each block of
      * W is updated (NULL: not this step); `ready`: this step's were formed that way */
@@ -228,6 +229,22 @@ static int tail_start(const annc_net *net, ptrdiff_t rows, int nt) {
     return dense <= 1 ? ls : net->nlayers;
 }
 
+/* Whether a tail by rows starting at layer `tail` goes through the fused head (head.c): its
+ * split layer a ReLU Dense, and after it only the last layer, a Dense one of at most 16
+ * outputs whose softmax is fused with a cross-entropy over class ids; no activity
+ * regularisers (they would add to the gradients in between). */
+static int fused_head(const annc_net *net, int tail, ptrdiff_t rows, ptrdiff_t target_cols) {
+    if (tail + 2 != net->nlayers || !net->fused || net->loss != ANNC_LOSS_SPARSE_CCE ||
+        target_cols != 0 || rows <= ANNC_ROWGEMM_MAX_ROWS || !annc_head_usable())
+        return 0;
+    const annc_layer *S = &net->layers[tail], *L = &net->layers[tail + 1];
+    /* dense_rows forms such a layer's product in one K block, or in its two fixed blocks */
+    return S->kind == ANNC_LAYER_DENSE && S->act == ANNC_ACT_RELU && S->activity_l1 == 0.0f &&
+           S->activity_l2 == 0.0f && L->kind == ANNC_LAYER_DENSE && L->in == S->out &&
+           L->in <= ANNC_HEAD_MAX_IN && L->out <= ANNC_NARROW_MAX_N && L->activity_l1 == 0.0f &&
+           L->activity_l2 == 0.0f && num_blocks(L) <= 2;
+}
+
 /* Blocks [lo, hi) of nb that thread tid owns: the blocks that do not divide evenly go to the
  * last threads, since thread 0 also runs the narrow layers (their gradients, in a tail by
  * rows) and, without a tail by rows, the loss. */
@@ -343,6 +360,7 @@ static size_t train_ws_per_thread(const annc_net *net, ptrdiff_t rows) {
                              16 + (size_t)DW_BLOCK_ROWS * (size_t)L->out;
         need = ANNC_MAX(need, block);
     }
+    need = ANNC_MAX(need, (size_t)ANNC_HEAD_WS_FLOATS); /* the fused head's W transposed */
     return (need + 15) / 16 * 16 + gcache_floats(net, rows); /* gcache last */
 }
 
@@ -932,7 +950,8 @@ static const float *train_forward(worker *w, written *state, uint64_t key, uint6
             } else { /* a narrow layer: its rows in the tail, else all of it on thread 0 */
                 const int who = by_rows ? PART_ROWS : PART_THREAD0;
                 require(w, *state, READ_OWN, who);
-                dense_rows(w, L, in, ld_in, act, part_rows(w, who));
+                if (!(w->head && l == w->tail + 1)) /* else formed with the loss (loss_share) */
+                    dense_rows(w, L, in, ld_in, act, part_rows(w, who));
                 *state = wrote(w, who);
             }
             break;
@@ -1129,7 +1148,7 @@ static void train_backward(worker *w) {
             if (!(last && net->fused)) {
                 if (L->act == ANNC_ACT_SOFTMAX) /* part: thread 0's or the tail's rows */
                     annc_softmax_backward(g + o0, g + o0, L->y + o0, n, L->out);
-                else if (L->act != ANNC_ACT_LINEAR) {
+                else if (L->act != ANNC_ACT_LINEAR && !(w->head && l == w->tail)) {
                     act_backward_columns(L->act, L->act_param, g + o0, L->z + o0, L->out,
                                          L->y + o0, L->out, n, s);
                 }
@@ -1138,7 +1157,7 @@ static void train_backward(worker *w) {
             if (l > w->tail) {
                 /* the tail's narrow layer: this thread's rows of dX (from W before thread 0
                  * updates it, after the next barrier; see tail_gradients) */
-                if (need_dx)
+                if (need_dx && !w->head)
                     annc_sgemm_part(0, 1, n, L->in, L->out, 1.0f, g + o0, L->out, L->W, L->out,
                                     0.0f, other + rr.lo * L->in, L->in, NULL, ANNC_ACT_LINEAR,
                                     0.0f, rows, L->in, w->ws);
@@ -1334,6 +1353,23 @@ static void loss_share(worker *w, chunk *c, const float *pred) {
     const void *t = c->target_cols == 0
                         ? (const void *)((const int32_t *)net->tbuf + r0)
                         : (const void *)((const float *)net->tbuf + r0 * c->target_cols);
+    if (w->head) { /* these rows' logits, loss and gradients down to the split layer's output */
+        const annc_layer *S = &net->layers[w->tail], *L = &net->layers[w->tail + 1];
+        const int32_t *labels = (const int32_t *)t;
+        for (ptrdiff_t r = 0; r < n; r++) /* all checked before anything is written */
+            if (labels[r] < 0 || labels[r] >= cols) {
+                set_step_status(c, ANNC_ERR_ARG);
+                return;
+            }
+        /* the K blocks dense_rows would use (fused_head leaves out its other ways) */
+        const ptrdiff_t kc = blocked(L, w->rows) ? block_rows(L) : L->in;
+        annc_kernels_get()->head(n, L->in, cols, kc, S->y + r0 * L->in, L->W, L->b, labels,
+                                 1.0f / (float)w->rows, (float *)pred + r0 * cols,
+                                 net->loss_rows + r0, net->gbuf0 + r0 * cols,
+                                 net->gbuf1 + r0 * L->in, w->ws);
+        annc_head_taken_add();
+        return;
+    }
     const int st = annc_loss(net->loss, net->fused ? 1 : net->from_logits, net->loss_param,
                              net->loss_rows + r0, net->gbuf0 + r0 * cols, pred + r0 * cols, t, n,
                              cols, 1.0f / (float)w->rows);
@@ -1388,6 +1424,7 @@ static void run_chunk(chunk *c, int tid, int nt) {
     for (ptrdiff_t s = 0; s < c->nsteps && rows > 0; s++) {
         w.rows = rows;
         w.tail = tail_start(net, rows, nt);
+        w.head = w.tail < net->nlayers && fused_head(net, w.tail, rows, c->target_cols);
         w.mine = tail_rows(&w, rows);
         w.tail_began = now_seconds();
         w.x = net->xbuf + (size_t)cur * half;

@@ -61,6 +61,19 @@ def narrow_taken():
     """How many products have taken the in-place narrow path in this process."""
     return annc_narrow_taken()
 
+def set_fused_head(bint on):
+    """Process-wide: a training step's tail through a ReLU layer, a narrow softmax layer and a
+    sparse cross-entropy goes through the fused head (on, the default) or the four calls it
+    replaces (off); the same bits either way."""
+    annc_set_fused_head(on)
+
+def fused_head():
+    return bool(annc_fused_head())
+
+def fused_head_taken():
+    """How many tails' shares of rows have gone through the fused head in this process."""
+    return annc_fused_head_taken()
+
 def set_block_sharing(int mode):
     """Process-wide: how training threads share the first layer's blocks (annc.h:
     annc_set_block_sharing): 1 (default) a thread takes the others' last blocks once its own

@@ -108,6 +108,13 @@ int main(void) {
     check("annc_exp_shifted");
     annc_block_sums(c, c + 500, 100, 3, 37, ad, 300, 3, 1, 2, bias, 1);
     check("annc_block_sums");
+    {
+        int32_t classes[5] = {0, 9, 3, 3, 7};
+        float *hws = calloc(ANNC_HEAD_WS_FLOATS + 8, sizeof(float));
+        K->head(5, 90, 10, 56, ad, b, bias, classes, 0.2f, c, c + 100, c + 200, c + 300, hws);
+        check("head");
+        free(hws);
+    }
     int32_t labels[3] = {0, 4, 12};
     annc_loss(ANNC_LOSS_SPARSE_CCE, 1, 0.0f, c, b, ad, labels, 3, 13, 1.0f);
     check("annc_loss, softmax cross-entropy from logits");
