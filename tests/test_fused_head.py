@@ -84,3 +84,30 @@ def test_a_layer_wider_than_the_head_takes_the_unfused_path():
     rng = np.random.default_rng(0)
     model.fit(rng.random((64, 784)).astype(np.float32), rng.integers(0, 10, 64), verbose=0)
     assert _core.fused_head_taken() == before
+
+
+@needs_kernel
+def test_weights_set_between_fits_and_clipped_updates():
+    """A kernel set from Python between fits, and updates made after the whole backward pass
+    (norm clipping): the same bits with the head on and off."""
+    config.set_num_threads(2)
+    rng = np.random.default_rng(9)
+    x = rng.random((256, 784)).astype(np.float32)
+    x[x < 0.5] = 0.0
+    y = rng.integers(0, 10, 256)
+
+    def run():
+        model = model_of(100, 10, True)
+        model.fit(x, y, epochs=1, verbose=0)
+        weights = model.get_weights()
+        weights[2] = (weights[2] * -1.5).astype(np.float32)
+        model.set_weights(weights)
+        model.fit(x, y, epochs=1, verbose=0)
+        model.compile(optimizer=keras.optimizers.RMSprop(clipnorm=1.0),
+                      loss="sparse_categorical_crossentropy")
+        model.fit(x, y, epochs=1, verbose=0)
+        return model.get_weights()
+
+    off, on, taken = off_then_on(run, _core.set_fused_head, _core.fused_head_taken)
+    assert taken > 0
+    assert_same_bits(off, on)
