@@ -360,7 +360,7 @@ static size_t train_ws_per_thread(const annc_net *net, ptrdiff_t rows) {
                              16 + (size_t)DW_BLOCK_ROWS * (size_t)L->out;
         need = ANNC_MAX(need, block);
     }
-    need = ANNC_MAX(need, (size_t)ANNC_HEAD_WS_FLOATS); /* the fused head's W transposed */
+    need = ANNC_MAX(need, (size_t)ANNC_HEAD_WS_FLOATS); /* the fused head's copies of W */
     return (need + 15) / 16 * 16 + gcache_floats(net, rows); /* gcache last */
 }
 
