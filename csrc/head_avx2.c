@@ -1,9 +1,8 @@
 /* The training step's fused head (annc_kernels.head, see head.c): a tail's rows through a
  * narrow softmax layer and its cross-entropy, and back to the ReLU layer before it, with each
- * of the unfused path's recipes: the GEMM's for the logits, annc_loss's for the loss and its
- * gradient, the short-K product's for the input gradient, the ReLU's gradient. */
-#include <math.h>
-
+ * of the unfused path's recipes: the GEMM's for the logits, the short-K product's for the
+ * input gradient, the ReLU's gradient; the loss and its gradient are annc_loss's own code
+ * (annc_sparse_logits_rows). */
 #include "avx2_lanes.h"
 
 /* Logits of up to four rows at once (each row's chains of dependent FMAs would otherwise
@@ -65,44 +64,6 @@ ANNC_INLINE void logits4(int g, ptrdiff_t h, ptrdiff_t c, ptrdiff_t kc, const fl
     }
 }
 
-/* annc_loss's softmax cross-entropy from logits for one row (sparse_logits_row). */
-ANNC_INLINE float loss_row(const annc_kernels *K, const float *x, int32_t label, float *dx,
-                           ptrdiff_t c, float gs) {
-    const float m = K->row_max(x, c);
-    K->exp_shifted(dx, x, m, c);
-    double s = 0.0;
-    for (ptrdiff_t j = 0; j < c; j++) s += dx[j];
-    const float a = (float)(1.0 / s) * gs;
-    for (ptrdiff_t j = 0; j < c; j++) dx[j] *= a;
-    dx[label] -= gs;
-    return (float)((double)m + log(s) - (double)x[label]);
-}
-
-/* loss_row on two rows side by side, the same operations on each: a row's steps depend on one
- * another (its maximum, the exponentials, their sum in double, a division, a logarithm), two
- * rows' chains overlap. */
-ANNC_INLINE void loss_2rows(const annc_kernels *K, const float *x0, const float *x1,
-                            const int32_t *labels, float *d0, float *d1, ptrdiff_t c, float gs,
-                            float *loss) {
-    const float m0 = K->row_max(x0, c), m1 = K->row_max(x1, c);
-    K->exp_shifted(d0, x0, m0, c);
-    K->exp_shifted(d1, x1, m1, c);
-    double s0 = 0.0, s1 = 0.0;
-    for (ptrdiff_t j = 0; j < c; j++) {
-        s0 += d0[j];
-        s1 += d1[j];
-    }
-    const float a0 = (float)(1.0 / s0) * gs, a1 = (float)(1.0 / s1) * gs;
-    for (ptrdiff_t j = 0; j < c; j++) {
-        d0[j] *= a0;
-        d1[j] *= a1;
-    }
-    d0[labels[0]] -= gs;
-    d1[labels[1]] -= gs;
-    loss[0] = (float)((double)m0 + log(s0) - (double)x0[labels[0]]);
-    loss[1] = (float)((double)m1 + log(s1) - (double)x1[labels[1]]);
-}
-
 /* One row of the input gradient, dy = (dz W^T) where y > 0, else 0: the short-K product's
  * recipe (one FMA chain per element over the classes in order from zero), all of the row's
  * vectors side by side. wt: W transposed, c rows of ldt floats (zero past h). */
@@ -158,15 +119,8 @@ static void head_avx2(ptrdiff_t n, ptrdiff_t h, ptrdiff_t c, ptrdiff_t kc, const
     for (ptrdiff_t r0 = 0; r0 < n; r0 += 4) {
         const int g = n - r0 < 4 ? (int)(n - r0) : 4;
         logits4(g, h, c, kc, y + r0 * h, wp, b, z + r0 * c);
-        int i = 0;
-        for (; i + 1 < g; i += 2) {
-            const ptrdiff_t r = r0 + i;
-            loss_2rows(K, z + r * c, z + (r + 1) * c, labels + r, dz + r * c, dz + (r + 1) * c, c,
-                       gs, loss + r);
-        }
-        if (i < g) loss[r0 + i] = loss_row(K, z + (r0 + i) * c, labels[r0 + i], dz + (r0 + i) * c,
-                                           c, gs);
-        for (i = 0; i < g; i++) {
+        annc_sparse_logits_rows(z + r0 * c, labels + r0, dz + r0 * c, g, c, gs, loss + r0);
+        for (int i = 0; i < g; i++) {
             const ptrdiff_t r = r0 + i;
             input_gradient_row(h, c, dz + r * c, wt, ldt, y + r * h, dy + r * h);
         }

@@ -150,6 +150,12 @@ void annc_expf_avx2(annc_kernels *t);
 void annc_blocksums_avx2(annc_kernels *t);
 void annc_head_avx2(annc_kernels *t);
 #endif
+/* The softmax cross-entropy from logits over class ids (losses.c), as annc_loss forms it:
+ * whether every label lies in [0, cols); then, labels checked, rows of logits x (ld cols) into
+ * their losses and gradients dx (scale gs), two rows at a time. */
+int annc_sparse_labels_ok(const int32_t *y, ptrdiff_t rows, ptrdiff_t cols);
+void annc_sparse_logits_rows(const float *x, const int32_t *y, float *dx, ptrdiff_t rows,
+                             ptrdiff_t cols, float gs, float *loss);
 /* the fused head's widest input (13 vectors of accumulators) and its workspace */
 #define ANNC_HEAD_MAX_IN 104
 #define ANNC_HEAD_WS_FLOATS (2 * ANNC_NARROW_MAX_N * ANNC_HEAD_MAX_IN + 8)

@@ -101,6 +101,46 @@ static float sparse_logits_row(const float *x, int32_t y, float *dx, ptrdiff_t n
     return (float)((double)m + log(s) - (double)x[y]);
 }
 
+/* sparse_logits_row on two rows side by side, the same operations on each (so the same bits):
+ * a row is a chain of dependent steps (its maximum, the exponentials, their sum in double, a
+ * division, a logarithm), and two rows' chains overlap (16 rows of ten classes: 1.94k ->
+ * 1.67k cycles alone). */
+static void sparse_logits_2rows(const float *x0, const float *x1, const int32_t *y, float *d0,
+                                float *d1, ptrdiff_t n, float gs, float *loss) {
+    const float m0 = row_max(x0, n), m1 = row_max(x1, n);
+    annc_exp_shifted(d0, x0, m0, n);
+    annc_exp_shifted(d1, x1, m1, n);
+    double s0 = 0.0, s1 = 0.0;
+    for (ptrdiff_t j = 0; j < n; j++) {
+        s0 += d0[j];
+        s1 += d1[j];
+    }
+    const float a0 = (float)(1.0 / s0) * gs, a1 = (float)(1.0 / s1) * gs;
+    for (ptrdiff_t j = 0; j < n; j++) {
+        d0[j] *= a0;
+        d1[j] *= a1;
+    }
+    d0[y[0]] -= gs;
+    d1[y[1]] -= gs;
+    loss[0] = (float)((double)m0 + log(s0) - (double)x0[y[0]]);
+    loss[1] = (float)((double)m1 + log(s1) - (double)x1[y[1]]);
+}
+
+int annc_sparse_labels_ok(const int32_t *y, ptrdiff_t rows, ptrdiff_t cols) {
+    for (ptrdiff_t r = 0; r < rows; r++)
+        if (y[r] < 0 || (ptrdiff_t)y[r] >= cols) return 0;
+    return 1;
+}
+
+void annc_sparse_logits_rows(const float *x, const int32_t *y, float *dx, ptrdiff_t rows,
+                             ptrdiff_t cols, float gs, float *loss) {
+    ptrdiff_t r = 0;
+    for (; r + 1 < rows; r += 2)
+        sparse_logits_2rows(x + r * cols, x + (r + 1) * cols, y + r, dx + r * cols,
+                            dx + (r + 1) * cols, cols, gs, loss + r);
+    if (r < rows) loss[r] = sparse_logits_row(x + r * cols, y[r], dx + r * cols, cols, gs);
+}
+
 /* Probabilities, dense target: r = p / sum(p), q = clip(r), loss = -sum t log q.
  * With g_j = dloss/dr_j = -t_j / q_j (0 where clipped):
  *   dloss/dp_k = (g_k - sum_j g_j r_j) / sum(p). */
@@ -214,8 +254,11 @@ int annc_loss(int loss, int from_logits, float param, float *loss_out, float *dp
     if (loss == ANNC_LOSS_SPARSE_CCE) {
         const int32_t *y = (const int32_t *)target;
         /* all labels are checked before anything is written */
-        for (ptrdiff_t r = 0; r < rows; r++)
-            if (y[r] < 0 || (ptrdiff_t)y[r] >= cols) return ANNC_ERR_ARG;
+        if (!annc_sparse_labels_ok(y, rows, cols)) return ANNC_ERR_ARG;
+        if (from_logits && dpred && loss_out) { /* rows in pairs (a training step's loss) */
+            annc_sparse_logits_rows(pred, y, dpred, rows, cols, grad_scale, loss_out);
+            return ANNC_OK;
+        }
         for (ptrdiff_t r = 0; r < rows; r++) {
             const float *p = pred + r * cols;
             float *d = dpred ? dpred + r * cols : NULL;

@@ -1356,11 +1356,10 @@ static void loss_share(worker *w, chunk *c, const float *pred) {
     if (w->head) { /* these rows' logits, loss and gradients down to the split layer's output */
         const annc_layer *S = &net->layers[w->tail], *L = &net->layers[w->tail + 1];
         const int32_t *labels = (const int32_t *)t;
-        for (ptrdiff_t r = 0; r < n; r++) /* all checked before anything is written */
-            if (labels[r] < 0 || labels[r] >= cols) {
-                set_step_status(c, ANNC_ERR_ARG);
-                return;
-            }
+        if (!annc_sparse_labels_ok(labels, n, cols)) { /* before anything is written */
+            set_step_status(c, ANNC_ERR_ARG);
+            return;
+        }
         /* the K blocks dense_rows would use (fused_head leaves out its other ways) */
         const ptrdiff_t kc = blocked(L, w->rows) ? block_rows(L) : L->in;
         annc_kernels_get()->head(n, L->in, cols, kc, S->y + r0 * L->in, L->W, L->b, labels,
