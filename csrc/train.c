@@ -133,6 +133,9 @@ typedef struct {
     /* the columns of the next rows being asked for, and how far: row, line in it, lines done */
     span pf_cols;
     ptrdiff_t pf_row, pf_off, pf_done;
+    /* the rows whose columns pf_cols the cursor walks (a closing barrier's wait may start
+     * on the next step's first block before the step begins) */
+    const int64_t *pf_for;
     /* the rows this thread gathers next, asked from memory a few at a time during the step */
     const float *pf_x;
     ptrdiff_t pf_ldx;
@@ -381,6 +384,8 @@ size_t annc_eng_train_ws_floats(const annc_net *net, ptrdiff_t rows) {
 
 /* ---------------------------------------------------------------- synchronisation */
 
+static ptrdiff_t next_cols_prefetch_lines(worker *w, ptrdiff_t most); /* see the gather */
+
 #ifdef SPIN_BARRIER
 /* A chunk's threads meet at its own barrier: a count of arrivals and a sense that the last
  * arrival flips, each alone on a cache line. libgomp's barrier costs 0.8-1k cycles a pass
@@ -402,7 +407,12 @@ static void cpu_relax(void) {
 #endif
 }
 
-static void spin_barrier_wait(struct spin_barrier *b, unsigned *local_sense, int nt) {
+/* With `w`, the waiting thread asks for the lines its next-columns cursor has left (set up
+ * before a step's closing barrier, see run_chunk), eight at a time between looks at the
+ * sense: a thread that arrives first spends its wait on memory traffic its next tail would
+ * otherwise stall on. */
+static void spin_barrier_wait(struct spin_barrier *b, unsigned *local_sense, int nt,
+                              worker *w) {
     const unsigned s = *local_sense ^= 1u;
     if (__atomic_add_fetch(&b->arrived, 1u, __ATOMIC_ACQ_REL) == (unsigned)nt) {
         /* nobody arrives at the next pass before seeing the flip, which this store precedes */
@@ -410,8 +420,11 @@ static void spin_barrier_wait(struct spin_barrier *b, unsigned *local_sense, int
         __atomic_store_n(&b->sense, s, __ATOMIC_RELEASE);
         return;
     }
+    ptrdiff_t left = w ? 1 : 0;
     for (long spins = 0; __atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != s; spins++) {
-        if (spins < BARRIER_SPINS)
+        if (left > 0)
+            left = next_cols_prefetch_lines(w, 8);
+        else if (spins < BARRIER_SPINS)
             cpu_relax();
         else
             sched_yield();
@@ -419,11 +432,11 @@ static void spin_barrier_wait(struct spin_barrier *b, unsigned *local_sense, int
 }
 #endif
 
-static void barrier(worker *w) {
+static void barrier_working(worker *w, int work) {
     if (w->nt > 1) {
 #ifdef SPIN_BARRIER
         if (w->bar) {
-            spin_barrier_wait(w->bar, &w->bar_sense, w->nt);
+            spin_barrier_wait(w->bar, &w->bar_sense, w->nt, work ? w : NULL);
         } else
 #endif
         {
@@ -434,6 +447,8 @@ static void barrier(worker *w) {
     }
     w->barriers++;
 }
+
+static void barrier(worker *w) { barrier_working(w, 0); }
 
 /* Wait, if need be, until a tensor written as `t` may be read as `how` (partition `part` for
  * READ_OWN). */
@@ -724,6 +739,7 @@ static void prefetch_upto(worker *w, ptrdiff_t num, ptrdiff_t den) {
  * tail, reads from cache. */
 static void next_cols_prefetch_start(worker *w, span s) {
     w->pf_cols = s;
+    w->pf_for = w->next_idx;
     w->pf_row = w->pf_off = w->pf_done = 0;
 }
 
@@ -736,9 +752,18 @@ static void next_cols_prefetch_part(worker *w, int den) {
     const span s = w->pf_cols;
     if (s.hi <= s.lo || !w->next_idx) return;
     const ptrdiff_t bytes = (s.hi - s.lo) * (ptrdiff_t)sizeof(float);
+    const ptrdiff_t total = ((bytes + 63) / 64 + 1) * w->next_rows;
+    next_cols_prefetch_lines(w, (total + den - 1) / den);
+}
+
+/* At most `most` more of those lines; returns how many are left. */
+static ptrdiff_t next_cols_prefetch_lines(worker *w, ptrdiff_t most) {
+    const span s = w->pf_cols;
+    if (s.hi <= s.lo || !w->next_idx) return 0;
+    const ptrdiff_t bytes = (s.hi - s.lo) * (ptrdiff_t)sizeof(float);
     const ptrdiff_t per_row = (bytes + 63) / 64 + 1, end = 64 * per_row;
     const ptrdiff_t total = per_row * w->next_rows;
-    ptrdiff_t count = ANNC_MIN(total - w->pf_done, (total + den - 1) / den);
+    ptrdiff_t count = ANNC_MIN(total - w->pf_done, most);
     w->pf_done += count;
     ptrdiff_t row = w->pf_row, off = w->pf_off;
     const float *src = w->next_src + s.lo;
@@ -764,6 +789,7 @@ static void next_cols_prefetch_part(worker *w, int den) {
     }
     w->pf_row = row;
     w->pf_off = off;
+    return total - w->pf_done;
 }
 
 /* Columns of the first layer's input in its block k. */
@@ -1512,8 +1538,11 @@ static void run_chunk(chunk *c, int tid, int nt) {
          * runs (a quarter at a time) */
         const span none = {0, 0};
         const span own = thread_blocks(num_blocks(&net->layers[0]), tid, nt);
-        next_cols_prefetch_start(&w, ahead_ok && own.hi > own.lo
-                                         ? block_cols(&net->layers[0], own.lo) : none);
+        const span first_cols = ahead_ok && own.hi > own.lo ? block_cols(&net->layers[0], own.lo)
+                                                            : none;
+        if (!(w.pf_for == w.next_idx && w.pf_cols.lo == first_cols.lo &&
+              w.pf_cols.hi == first_cols.hi && w.next_idx))
+            next_cols_prefetch_start(&w, first_cols);
         next_cols_prefetch_part(&w, 4);
 
         written state = {PART_THREAD0, -1};
@@ -1546,7 +1575,17 @@ static void run_chunk(chunk *c, int tid, int nt) {
             c->status = c->step_status;
         }
         w.ready = ahead_ok;
-        barrier(&w);
+        /* while waiting for the others: this thread's first block's columns of the rows after
+         * the next, which the next step's tail would ask for (the step's own gathers are
+         * done) */
+        int early = 0;
+        if (w.bar && s + 2 < c->nsteps && step_rows(c, s + 2) > 0 && own.hi > own.lo) {
+            w.next_idx = step_idx(c, s + 2);
+            w.next_rows = step_rows(c, s + 2);
+            next_cols_prefetch_start(&w, block_cols(&net->layers[0], own.lo));
+            early = 1;
+        }
+        barrier_working(&w, early);
         /* Every thread reads the same status here: thread 0 writes it again only before the
          * next closing barrier, which no thread passes before all have read this one. (The
          * loss may run before any barrier of the next step, so it keeps its own record.) */
