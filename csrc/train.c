@@ -1579,7 +1579,8 @@ static void run_chunk(chunk *c, int tid, int nt) {
          * the next, which the next step's tail would ask for (the step's own gathers are
          * done) */
         int early = 0;
-        if (w.bar && s + 2 < c->nsteps && step_rows(c, s + 2) > 0 && own.hi > own.lo) {
+        if (ahead_ok && w.bar && s + 2 < c->nsteps && step_rows(c, s + 2) > 0 &&
+            own.hi > own.lo) {
             w.next_idx = step_idx(c, s + 2);
             w.next_rows = step_rows(c, s + 2);
             next_cols_prefetch_start(&w, block_cols(&net->layers[0], own.lo));
