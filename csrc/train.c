@@ -743,25 +743,30 @@ static void next_cols_prefetch_start(worker *w, span s) {
     w->pf_row = w->pf_off = w->pf_done = 0;
 }
 
+/* The line slots of one next row's run of pf_cols (its lines, and one more for a run that
+ * does not start on a line); 0 when there is nothing to ask for. */
+static ptrdiff_t next_cols_slots(const worker *w) {
+    const span s = w->pf_cols;
+    if (s.hi <= s.lo || !w->next_idx) return 0;
+    return ((s.hi - s.lo) * (ptrdiff_t)sizeof(float) + 63) / 64 + 1;
+}
+
 /* A 1/den share of the lines of pf_cols of the next rows (each row's run: the lines from its
  * first byte's to its last byte's, at most per_row of them). A burst of hundreds of
  * prefetches overflows the core's miss queue and most are dropped, so they go a few dozen at a
  * time between the block's phases. The cursor stays in locals while they go: kept in the
  * worker, whose fields may alias the row indices, it was stored and reloaded every line. */
 static void next_cols_prefetch_part(worker *w, int den) {
-    const span s = w->pf_cols;
-    if (s.hi <= s.lo || !w->next_idx) return;
-    const ptrdiff_t bytes = (s.hi - s.lo) * (ptrdiff_t)sizeof(float);
-    const ptrdiff_t total = ((bytes + 63) / 64 + 1) * w->next_rows;
-    next_cols_prefetch_lines(w, (total + den - 1) / den);
+    const ptrdiff_t total = next_cols_slots(w) * w->next_rows;
+    if (total > 0) next_cols_prefetch_lines(w, (total + den - 1) / den);
 }
 
 /* At most `most` more of those lines; returns how many are left. */
 static ptrdiff_t next_cols_prefetch_lines(worker *w, ptrdiff_t most) {
     const span s = w->pf_cols;
-    if (s.hi <= s.lo || !w->next_idx) return 0;
+    const ptrdiff_t per_row = next_cols_slots(w), end = 64 * per_row;
+    if (per_row == 0) return 0;
     const ptrdiff_t bytes = (s.hi - s.lo) * (ptrdiff_t)sizeof(float);
-    const ptrdiff_t per_row = (bytes + 63) / 64 + 1, end = 64 * per_row;
     const ptrdiff_t total = per_row * w->next_rows;
     ptrdiff_t count = ANNC_MIN(total - w->pf_done, most);
     w->pf_done += count;
