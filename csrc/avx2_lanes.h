@@ -35,4 +35,17 @@ ANNC_INLINE void annc_store_first(float *p, __m256 v, int n) {
     }
 }
 
+/* `count` (1..8) floats at p: a whole vector, or its first lanes (mask: annc_first_lanes(count))
+ * by a masked load; and the matching store. */
+ANNC_INLINE __m256 annc_load_count(const float *p, int count, __m256i mask) {
+    return count == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask);
+}
+
+ANNC_INLINE void annc_store_count(float *p, __m256 v, int count) {
+    if (count == 8)
+        _mm256_storeu_ps(p, v);
+    else
+        annc_store_first(p, v, count);
+}
+
 #endif

@@ -3,42 +3,30 @@
  * order of additions, so the bits are theirs. */
 #include "avx2_lanes.h"
 
-/* `count` floats (1..8) at p: a whole vector, or its first lanes by a masked load */
-ANNC_INLINE __m256 load_part(const float *p, int count, __m256i mask) {
-    return count == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask);
-}
-
-ANNC_INLINE void store_part(float *p, __m256 v, int count) {
-    if (count == 8)
-        _mm256_storeu_ps(p, v);
-    else
-        annc_store_first(p, v, count);
-}
-
 /* One vector of a row: `count` floats at column offset off + j of every plane. */
 ANNC_INLINE void sum_vector(float *z, float *y, const float *partials, size_t plane,
                             size_t at, ptrdiff_t nb, ptrdiff_t m0, ptrdiff_t m1,
                             const float *bias, int relu, int count, __m256i mask) {
     const ptrdiff_t h = nb / 2;
-    __m256 a = load_part(partials + at, count, mask);
+    __m256 a = annc_load_count(partials + at, count, mask);
     for (ptrdiff_t k = m0; k < h; k++)
-        a = _mm256_add_ps(a, load_part(partials + (size_t)k * plane + at, count, mask));
-    __m256 t = load_part(partials + (size_t)h * plane + at, count, mask);
+        a = _mm256_add_ps(a, annc_load_count(partials + (size_t)k * plane + at, count, mask));
+    __m256 t = annc_load_count(partials + (size_t)h * plane + at, count, mask);
     for (ptrdiff_t k = m1; k < nb; k++)
-        t = _mm256_add_ps(t, load_part(partials + (size_t)k * plane + at, count, mask));
+        t = _mm256_add_ps(t, annc_load_count(partials + (size_t)k * plane + at, count, mask));
     a = _mm256_add_ps(a, t);
-    if (bias) a = _mm256_add_ps(a, load_part(bias, count, mask));
+    if (bias) a = _mm256_add_ps(a, annc_load_count(bias, count, mask));
     if (!relu) {
-        store_part(z, a, count);
+        annc_store_count(z, a, count);
         return;
     }
     /* the second operand's lane when either is NaN or both are zeros: x < 0 ? 0 : x */
     const __m256 r = _mm256_max_ps(_mm256_setzero_ps(), a);
     if (y) {
-        store_part(z, a, count);
-        store_part(y, r, count);
+        annc_store_count(z, a, count);
+        annc_store_count(y, r, count);
     } else {
-        store_part(z, r, count);
+        annc_store_count(z, r, count);
     }
 }
 

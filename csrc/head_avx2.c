@@ -87,13 +87,9 @@ ANNC_INLINE void input_gradient_row(ptrdiff_t h, ptrdiff_t c, const float *dz, c
         if (v >= nv) break;
         const ptrdiff_t j = 8 * v;
         const int count = h - j < 8 ? (int)(h - j) : 8;
-        const __m256 yv = count == 8 ? _mm256_loadu_ps(y + j)
-                                     : _mm256_maskload_ps(y + j, annc_first_lanes(count));
+        const __m256 yv = annc_load_count(y + j, count, annc_first_lanes(count));
         const __m256 r = _mm256_and_ps(_mm256_cmp_ps(yv, zero, _CMP_GT_OQ), acc[v]);
-        if (count == 8)
-            _mm256_storeu_ps(dy + j, r);
-        else
-            annc_store_first(dy + j, r, count);
+        annc_store_count(dy + j, r, count);
     }
 }
 
