@@ -32,7 +32,8 @@ for f in "$work"/csrc/*.c; do
         -I"$work/csrc" -c "$f" -o "${f%.c}.o" &
 done
 wait
-$cc -O2 "$root/benchmarks/abba_harness.c" -I"$work/csrc" "$work"/csrc/*.o -fopenmp -lm \
+$cc -O2 "$root/benchmarks/abba_harness.c" -I"$work/csrc" -I"$root/benchmarks" "$work"/csrc/*.o \
+    -fopenmp -lm \
     -o "$work/abba_harness"
 for t in 1 2; do
     a=$(AB=0 "$work/abba_harness" $t | awk '{print $6}')
