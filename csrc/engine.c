@@ -178,6 +178,29 @@ static int argmax_row(const float *p, ptrdiff_t n) {
     return best;
 }
 
+/* Whether every metric can read targets of target_cols values a row (0: int32 class ids):
+ * a class id per row for sparse categorical accuracy, one value per output for the others. */
+int annc_eng_metrics_fit(const annc_net *net, ptrdiff_t target_cols, const int *metrics,
+                         int nmetrics) {
+    if (nmetrics > 0 && !metrics) return 0;
+    for (int m = 0; m < nmetrics; m++) {
+        switch (metrics[m]) {
+        case ANNC_METRIC_SPARSE_CATEGORICAL_ACCURACY:
+            if (target_cols > 1) return 0;
+            break;
+        case ANNC_METRIC_CATEGORICAL_ACCURACY:
+        case ANNC_METRIC_BINARY_ACCURACY:
+        case ANNC_METRIC_MAE:
+        case ANNC_METRIC_MSE:
+            if (target_cols != net->out_features) return 0;
+            break;
+        default:
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* pred: rows x cols; probabilities, or logits when `logits` (then the last activation is
  * net->layers[last].act and is applied here where a metric needs values). */
 void annc_eng_add_metrics(const annc_net *net, const float *pred, int logits, const void *targets,
@@ -366,7 +389,7 @@ int annc_evaluate(annc_net *net, const float *x, ptrdiff_t ldx, const void *targ
                   int nmetrics, double *sums) {
     int st = annc_eng_check_net(net, ANNC_MIN(n, net->rows));
     if (st != ANNC_OK) return st;
-    if (batch < 1) return ANNC_ERR_ARG;
+    if (batch < 1 || !annc_eng_metrics_fit(net, target_cols, metrics, nmetrics)) return ANNC_ERR_ARG;
     const double penalty = annc_eng_regularisation_penalty(net);
     for (ptrdiff_t r0 = 0; r0 < n; r0 += net->rows) {
         const ptrdiff_t rows = ANNC_MIN(net->rows, n - r0);

@@ -239,6 +239,8 @@ void annc_eng_activity_penalties(const annc_net *net, ptrdiff_t rows, ptrdiff_t 
 double annc_eng_regularisation_penalty(const annc_net *net);
 void annc_eng_clip_gradients(annc_net *net);
 int annc_eng_check_net(const annc_net *net, ptrdiff_t rows);
+int annc_eng_metrics_fit(const annc_net *net, ptrdiff_t target_cols, const int *metrics,
+                         int nmetrics);
 size_t annc_eng_train_ws_floats(const annc_net *net, ptrdiff_t rows);
 
 /* Counters of how often a path was taken, read by tests to check that it ran. Each OpenMP

@@ -1611,6 +1611,7 @@ int annc_train_steps(annc_net *net, annc_optimizer *opt, const float *x, ptrdiff
         return ANNC_ERR_ARG;
     const int st = annc_eng_check_net(net, ANNC_MIN(batch, n));
     if (st != ANNC_OK) return st;
+    if (!annc_eng_metrics_fit(net, target_cols, metrics, nmetrics)) return ANNC_ERR_ARG;
     const int nt = chunk_threads(net, ANNC_MIN(batch, n));
     /* without memory for the claims the blocks stay fixed: the same results */
     uint64_t *claims = nt > 1 && g_claim_mode != CLAIM_OFF

@@ -706,6 +706,53 @@ def test_labels_out_of_range_and_one_hot_with_sparse_loss():
         m.fit(x, np.eye(3)[np.zeros(40, int)], verbose=0)
 
 
+@pytest.mark.parametrize("metric", ["mae", "mse", "binary_accuracy", "categorical_accuracy"])
+def test_metric_that_needs_one_value_per_output_refuses_class_ids(metric):
+    # Keras fails on these with a shape error (categorical_accuracy gives a meaningless value);
+    # the executor would have read the int32 class ids as float targets
+    m = keras.Sequential([keras.layers.Dense(3, activation="softmax", input_shape=(6,))])
+    m.compile(loss="sparse_categorical_crossentropy", metrics=[metric])
+    x, y = _data()
+    for call in (lambda: m.fit(x, y, verbose=0), lambda: m.evaluate(x, y, verbose=0),
+                 lambda: m.train_on_batch(x, y), lambda: m.test_on_batch(x, y),
+                 lambda: m.fit(x[:20], y[:20], validation_data=(x, y), verbose=0)):
+        with pytest.raises(ValueError, match=f"Metric '{metric}'.*class id"):
+            call()
+    one_hot = np.eye(3, dtype=np.float32)[y]
+    m.compile(loss="categorical_crossentropy", metrics=[metric])  # the same metric, fitting y
+    logs = m.evaluate(x, one_hot, verbose=0, return_dict=True)
+    assert np.isfinite(logs[metric])
+
+
+def test_sparse_accuracy_refuses_one_hot_targets():
+    m = keras.Sequential([keras.layers.Dense(3, activation="softmax", input_shape=(6,))])
+    m.compile(loss="categorical_crossentropy", metrics=["sparse_categorical_accuracy"])
+    x, y = _data()
+    with pytest.raises(ValueError, match="sparse_categorical_accuracy.*3 values per sample"):
+        m.fit(x, np.eye(3, dtype=np.float32)[y], verbose=0)
+    m.compile(loss="categorical_crossentropy", metrics=["accuracy"])  # resolved to categorical
+    assert np.isfinite(m.evaluate(x, np.eye(3, dtype=np.float32)[y], verbose=0)[1])
+
+
+def test_executor_refuses_metrics_that_cannot_read_the_targets():
+    """Behind the Python check: the C executor itself refuses a metric whose targets come in
+    the other form (class ids for an element-wise metric, rows for sparse accuracy)."""
+    from annc import metrics as M
+    from annc.models import sequential as seq
+
+    x, y = _data(64)
+    model = keras.Sequential([keras.layers.Dense(3, activation="softmax", input_shape=(6,))])
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["mae"])
+    eng = model._engine(32, True)
+    seq.Sequential._set_optimizer(eng, model.optimizer)
+    eng.bind(x, y.astype(np.int32), np.arange(64, dtype=np.int64))
+    with pytest.raises(RuntimeError, match="failed"):
+        eng.run_steps(0, 2, 32, 0.001, 1, 0, np.zeros(2))
+    with pytest.raises(RuntimeError, match="failed"):
+        eng.evaluate(x, y.astype(np.int32), 32, np.zeros(2))
+    assert M.MAE in [mid for _, mid in model._resolved_metrics()]
+
+
 def test_length_mismatch_nan_and_batch_size():
     m = _compiled()
     x, y = _data()

@@ -392,7 +392,9 @@ class Sequential(Layer):
                     raise ValueError(
                         f"Labels must be in [0, {out_dim}) for a model with {out_dim} outputs; "
                         f"`{what}`[{bad}] = {arr[bad]}. (Received labels from {lo} to {hi}.)")
-            return np.ascontiguousarray(arr, dtype=np.int32)
+            arr = np.ascontiguousarray(arr, dtype=np.int32)
+            self._check_metric_targets(arr, what)
+            return arr
         arr = np.ascontiguousarray(arr, dtype=np.float32)
         if arr.ndim == 1:
             arr = arr.reshape(n, 1)
@@ -406,7 +408,30 @@ class Sequential(Layer):
                              f"outputs {out_dim}.{hint}")
         if not np.isfinite(arr).all():
             raise ValueError(f"`{what}` contains NaN or infinite values")
+        self._check_metric_targets(arr, what)
         return arr
+
+    def _check_metric_targets(self, arr: np.ndarray, what: str) -> None:
+        """Every compiled metric can read targets of this form: class ids (one per sample) for
+        sparse_categorical_accuracy, one value per output for the others. Keras fails on the
+        mismatches with a shape error (and gives categorical_accuracy over class ids a
+        meaningless value); the executor would read one form as the other."""
+        out_dim = self.output_shape[-1]
+        ids = arr.ndim == 1 or arr.shape[1] == 1
+        for name, mid in self._resolved_metrics():
+            if mid == metrics_module.SPARSE_CATEGORICAL_ACCURACY:
+                if not ids:
+                    raise ValueError(
+                        f"Metric {name!r} compares the predicted class with a class id per "
+                        f"sample, but `{what}` has {arr.shape[1]} values per sample (one-hot?). "
+                        f"Use 'categorical_accuracy' (or 'accuracy') with one-hot targets.")
+            elif arr.ndim == 1:
+                raise ValueError(
+                    f"Metric {name!r} compares `{what}` with the model's outputs ({out_dim}), but "
+                    f"`{what}` holds one class id per sample (shape {arr.shape}, loss "
+                    f"sparse_categorical_crossentropy). Use 'accuracy' or "
+                    f"'sparse_categorical_accuracy', or one-hot targets with "
+                    f"loss='categorical_crossentropy'.")
 
     @staticmethod
     def _check_batch_size(batch_size) -> int:
