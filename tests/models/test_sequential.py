@@ -724,6 +724,34 @@ def test_metric_that_needs_one_value_per_output_refuses_class_ids(metric):
     assert np.isfinite(logs[metric])
 
 
+@pytest.mark.parametrize("loss, out, act, explicit", [
+    ("sparse_categorical_crossentropy", 3, "softmax", "sparse_categorical_accuracy"),
+    ("categorical_crossentropy", 3, "softmax", "categorical_accuracy"),
+    ("binary_crossentropy", 1, "sigmoid", "binary_accuracy"),
+    ("binary_crossentropy", 4, "sigmoid", "categorical_accuracy"),  # Keras 3: by shape
+    ("mse", 1, None, "binary_accuracy"),
+    ("mse", 3, None, "categorical_accuracy"),
+])
+def test_accuracy_resolves_by_shape_as_keras_3(loss, out, act, explicit):
+    # Keras 3 (compile_utils.get_metric) looks at the shapes only: one output -> binary, class
+    # ids -> sparse categorical, else categorical (Keras 2 went by the loss: binary for a
+    # binary cross-entropy over several outputs)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((60, 5)).astype(np.float32)
+    if loss.startswith("sparse"):
+        y = rng.integers(0, out, 60)
+    elif loss.startswith("categorical"):
+        y = np.eye(out, dtype=np.float32)[rng.integers(0, out, 60)]
+    else:
+        y = (rng.random((60, out)) > 0.5).astype(np.float32)
+    m = keras.Sequential([keras.layers.Dense(out, activation=act, input_shape=(5,))])
+    m.compile(loss=loss, metrics=["accuracy", explicit])
+    logs = m.evaluate(x, y, verbose=0, return_dict=True)
+    assert logs["accuracy"] == logs[explicit]
+    hist = m.fit(x, y, epochs=1, verbose=0).history
+    assert hist["accuracy"] == hist[explicit]
+
+
 def test_sparse_accuracy_refuses_one_hot_targets():
     m = keras.Sequential([keras.layers.Dense(3, activation="softmax", input_shape=(6,))])
     m.compile(loss="categorical_crossentropy", metrics=["sparse_categorical_accuracy"])

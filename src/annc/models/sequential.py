@@ -302,14 +302,16 @@ class Sequential(Layer):
         return -1
 
     def _resolved_metrics(self) -> list[tuple[str, int]]:
-        """(log name, executor metric id) per compiled metric, 'accuracy' resolved as Keras
-        does from the loss and the output shape."""
+        """(log name, executor metric id) per compiled metric, 'accuracy' resolved as Keras 3
+        does, from the shapes alone: binary for one output, else sparse categorical for class
+        ids (here: the sparse loss's targets), else categorical; so a binary cross-entropy over
+        several outputs gets categorical accuracy, as in Keras 3 (Keras 2 chose by the loss)."""
         out = []
         loss_id = getattr(self._compiled.loss, "__annc_loss__", (None,))[0]
         out_dim = self.output_shape[-1] if self.output_shape else None
         for m in self._compiled.metrics:
             if isinstance(m, str) and m.lower() in metrics_module.ACCURACY_NAMES:
-                if loss_id == _LOSS_BCE or out_dim == 1:
+                if out_dim == 1:
                     mid = metrics_module.BINARY_ACCURACY
                 elif loss_id == _LOSS_SPARSE_CCE:
                     mid = metrics_module.SPARSE_CATEGORICAL_ACCURACY
