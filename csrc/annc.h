@@ -301,11 +301,11 @@ void annc_set_block_sharing(int mode);
 long long annc_blocks_taken_over(void);
 
 /* Loss and metrics on rows [0, n) of x (contiguous) and targets, in chunks of net->rows;
- * sums as for annc_train_steps, with the batch-level terms (activity regularisation) as Keras
- * computes them over batches of `batch` rows. */
+ * sums as for annc_train_steps (what Keras reports over batches of any size: each batch's
+ * activity penalty is divided by its size and weighted by it again). */
 int annc_evaluate(annc_net *net, const float *x, ptrdiff_t ldx, const void *targets,
-                  ptrdiff_t target_cols, ptrdiff_t n, ptrdiff_t batch, const int *metrics,
-                  int nmetrics, double *sums);
+                  ptrdiff_t target_cols, ptrdiff_t n, const int *metrics, int nmetrics,
+                  double *sums);
 
 /* Inference on n rows of x into out (n x out_features), in chunks of net->rows rows. */
 int annc_predict(annc_net *net, float *out, const float *x, ptrdiff_t ldx, ptrdiff_t n);

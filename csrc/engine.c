@@ -261,11 +261,11 @@ void annc_eng_add_metrics(const annc_net *net, const float *pred, int logits, co
     }
 }
 
-/* Activity regularisation of layer L's output rows [0, rows): adds to sums[0] the term Keras
- * reports, batch size x the penalty summed over the batch, for rows that start at global row
- * r0 of data cut into batches of `batch` rows. */
-static void add_activity_penalty(const annc_layer *L, ptrdiff_t rows, ptrdiff_t r0,
-                                 ptrdiff_t batch, ptrdiff_t n, double *sum) {
+/* Activity regularisation of layer L's output rows [0, rows): adds to sums[0] (batch size x
+ * the reported loss) the penalty summed over the rows. Keras 3 divides a batch's penalty by
+ * the batch size (keras-team/keras#22021, in 3.15), so a batch adds its penalty sum once to
+ * the batch-size-weighted loss, however the rows are cut into batches. */
+static void add_activity_penalty(const annc_layer *L, ptrdiff_t rows, double *sum) {
     for (ptrdiff_t r = 0; r < rows; r++) {
         const float *y = L->y + r * L->out;
         double s1 = 0.0, s2 = 0.0;
@@ -273,18 +273,15 @@ static void add_activity_penalty(const annc_layer *L, ptrdiff_t rows, ptrdiff_t 
             s1 += fabsf(y[j]);
             s2 += (double)y[j] * y[j];
         }
-        const ptrdiff_t first = (r0 + r) / batch * batch;
-        const ptrdiff_t bsize = ANNC_MIN(batch, n - first);
-        *sum += (double)bsize * (L->activity_l1 * s1 + L->activity_l2 * s2);
+        *sum += L->activity_l1 * s1 + L->activity_l2 * s2;
     }
 }
 
-void annc_eng_activity_penalties(const annc_net *net, ptrdiff_t rows, ptrdiff_t r0, ptrdiff_t batch,
-                               ptrdiff_t n, double *sum) {
+void annc_eng_activity_penalties(const annc_net *net, ptrdiff_t rows, double *sum) {
     for (int l = 0; l < net->nlayers; l++) {
         const annc_layer *L = &net->layers[l];
         if (L->activity_l1 != 0.0f || L->activity_l2 != 0.0f)
-            add_activity_penalty(L, rows, r0, batch, n, sum);
+            add_activity_penalty(L, rows, sum);
     }
 }
 
@@ -385,11 +382,11 @@ int annc_eng_check_net(const annc_net *net, ptrdiff_t rows) {
 }
 
 int annc_evaluate(annc_net *net, const float *x, ptrdiff_t ldx, const void *targets,
-                  ptrdiff_t target_cols, ptrdiff_t n, ptrdiff_t batch, const int *metrics,
-                  int nmetrics, double *sums) {
+                  ptrdiff_t target_cols, ptrdiff_t n, const int *metrics, int nmetrics,
+                  double *sums) {
     int st = annc_eng_check_net(net, ANNC_MIN(n, net->rows));
     if (st != ANNC_OK) return st;
-    if (batch < 1 || !annc_eng_metrics_fit(net, target_cols, metrics, nmetrics)) return ANNC_ERR_ARG;
+    if (!annc_eng_metrics_fit(net, target_cols, metrics, nmetrics)) return ANNC_ERR_ARG;
     const double penalty = annc_eng_regularisation_penalty(net);
     for (ptrdiff_t r0 = 0; r0 < n; r0 += net->rows) {
         const ptrdiff_t rows = ANNC_MIN(net->rows, n - r0);
@@ -400,7 +397,7 @@ int annc_evaluate(annc_net *net, const float *x, ptrdiff_t ldx, const void *targ
         st = annc_eng_loss_rows(net, &sums[0], pred, t, rows, NULL, 1.0f);
         if (st != ANNC_OK) return st;
         sums[0] += (double)rows * penalty;
-        annc_eng_activity_penalties(net, rows, r0, batch, n, &sums[0]);
+        annc_eng_activity_penalties(net, rows, &sums[0]);
         annc_eng_add_metrics(net, pred, net->fused, t, target_cols, rows, metrics, nmetrics, sums,
                     net->gbuf1);
     }

@@ -234,8 +234,7 @@ void annc_eng_add_loss_rows(const annc_net *net, ptrdiff_t rows, double *sum);
 void annc_eng_add_metrics(const annc_net *net, const float *pred, int logits,
                           const void *targets, ptrdiff_t tcols, ptrdiff_t rows,
                           const int *metrics, int nmetrics, double *sums, float *scratch);
-void annc_eng_activity_penalties(const annc_net *net, ptrdiff_t rows, ptrdiff_t r0,
-                                 ptrdiff_t batch, ptrdiff_t n, double *sum);
+void annc_eng_activity_penalties(const annc_net *net, ptrdiff_t rows, double *sum);
 double annc_eng_regularisation_penalty(const annc_net *net);
 void annc_eng_clip_gradients(annc_net *net);
 int annc_eng_check_net(const annc_net *net, ptrdiff_t rows);

@@ -1228,9 +1228,11 @@ static void train_backward(worker *w) {
             const int split = split_layer(net, l, rows, w->nt);
             const int need_dx = l > first;
             require(w, state, READ_OWN, part);
+            /* the penalty over the batch divided by its size, as Keras 3 takes it */
             if (L->activity_l1 != 0.0f || L->activity_l2 != 0.0f)
                 add_reg_grad_rows(g + o0 + s.lo, L->out, L->y + o0 + s.lo, L->out, n,
-                                  s.hi - s.lo, L->activity_l1, L->activity_l2);
+                                  s.hi - s.lo, L->activity_l1 / (float)rows,
+                                  L->activity_l2 / (float)rows);
             if (!(last && net->fused)) {
                 if (L->act == ANNC_ACT_SOFTMAX) /* part: thread 0's or the tail's rows */
                     annc_softmax_backward(g + o0, g + o0, L->y + o0, n, L->out);
@@ -1401,7 +1403,7 @@ static void add_step_sums(const worker *w, chunk *c, const float *pred, double p
     const annc_net *net = w->net;
     const ptrdiff_t rows = w->rows;
     c->sums[0] += (double)rows * penalty;
-    annc_eng_activity_penalties(net, rows, 0, rows, rows, &c->sums[0]);
+    annc_eng_activity_penalties(net, rows, &c->sums[0]);
     annc_eng_add_metrics(net, pred, net->fused, net->tbuf, c->target_cols, rows, c->metrics,
                          c->nmetrics, c->sums, scratch);
 }

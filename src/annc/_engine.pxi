@@ -64,8 +64,8 @@ cdef extern from "annc.h" nogil:
                          Py_ssize_t nsteps, const float *lrs, uint64_t key, uint64_t counter,
                          const int *metrics, int nmetrics, double *sums, Py_ssize_t *seen)
     int annc_evaluate(annc_net *net, const float *x, Py_ssize_t ldx, const void *targets,
-                      Py_ssize_t target_cols, Py_ssize_t n, Py_ssize_t batch, const int *metrics,
-                      int nmetrics, double *sums)
+                      Py_ssize_t target_cols, Py_ssize_t n, const int *metrics, int nmetrics,
+                      double *sums)
     int annc_predict(annc_net *net, float *out, const float *x, Py_ssize_t ldx, Py_ssize_t n)
     int64_t annc_first_nonfinite(const float *x, int64_t n)
     enum:
@@ -287,7 +287,7 @@ cdef class Engine:
             raise RuntimeError(f"annc_train_steps failed with status {st}")
         return seen
 
-    def evaluate(self, x, targets, Py_ssize_t batch_size, double[::1] sums):
+    def evaluate(self, x, targets, double[::1] sums):
         cdef const float[:, ::1] xv = x
         cdef const void *t = _vptr(targets)
         cdef Py_ssize_t tc = 0 if targets.ndim == 1 else targets.shape[1]
@@ -297,12 +297,12 @@ cdef class Engine:
             raise ValueError("Engine.evaluate: shape mismatch")
         if n == 0:
             return
-        if batch_size < 1 or sums.shape[0] < 1 + self.nmetrics:
-            raise ValueError("Engine.evaluate: bad batch size or sums")
+        if sums.shape[0] < 1 + self.nmetrics:
+            raise ValueError("Engine.evaluate: sums too short")
         with nogil:
             PyThread_acquire_lock(self.lock, WAIT_LOCK)
-            st = annc_evaluate(&self.net, &xv[0, 0], xv.shape[1], t, tc, n, batch_size,
-                               self.metrics, self.nmetrics, &sums[0])
+            st = annc_evaluate(&self.net, &xv[0, 0], xv.shape[1], t, tc, n, self.metrics,
+                               self.nmetrics, &sums[0])
             PyThread_release_lock(self.lock)
         if st != 0:
             raise RuntimeError(f"annc_evaluate failed with status {st}")

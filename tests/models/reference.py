@@ -72,8 +72,8 @@ def network_loss(layers, params, x, y, loss, from_logits=False):
             if reg is not None:
                 penalty += reg[0] * np.abs(W).sum() + reg[1] * (W ** 2).sum()
         h = ACTS[act](h)
-        if rest and rest[0] is not None:  # activity regulariser: summed over the batch
-            penalty += rest[0][0] * np.abs(h).sum() + rest[0][1] * (h ** 2).sum()
+        if rest and rest[0] is not None:  # activity regulariser: over the batch, / its size
+            penalty += (rest[0][0] * np.abs(h).sum() + rest[0][1] * (h ** 2).sum()) / len(h)
     return per_sample_loss(loss, h, y, from_logits).mean() + penalty
 
 

@@ -240,6 +240,24 @@ def test_activity_regularizer_gradient_and_reported_loss(out_act):
         np.testing.assert_allclose(g, r, rtol=2e-3, atol=2e-6)
 
 
+def test_activity_penalty_is_divided_by_the_batch_size_as_keras_3():
+    # keras.regularizers' own example (Keras 3.15, keras-team/keras#22021): five rows of 2.0
+    # through Dense(5, kernel 'ones', kernel L1(0.01), activity L2(0.01)) give losses summing
+    # to 5.25: 0.01 * 25 for the kernel and 0.01 * 25 * 10^2 / 5 for the outputs
+    m = keras.Sequential([keras.layers.Dense(5, input_shape=(5,), kernel_initializer="ones",
+                                             kernel_regularizer=keras.regularizers.L1(0.01),
+                                             activity_regularizer=keras.regularizers.L2(0.01))])
+    m.compile(loss="mse")
+    x = np.full((5, 5), 2.0, np.float32)
+    y = np.full((5, 5), 10.0, np.float32)  # the outputs: a zero mean squared error
+    np.testing.assert_allclose(m.evaluate(x, y, batch_size=5, verbose=0), 5.25, rtol=1e-6)
+    # per batch the penalty over the batch / its size, reported weighted by the batch size: the
+    # same total whatever the batch size
+    for batch in (1, 2, 3):
+        np.testing.assert_allclose(m.evaluate(x, y, batch_size=batch, verbose=0), 5.25,
+                                   rtol=1e-6)
+
+
 def test_activation_and_dropout_layers_in_executor():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((8, 4)).astype(np.float32)
@@ -777,7 +795,7 @@ def test_executor_refuses_metrics_that_cannot_read_the_targets():
     with pytest.raises(RuntimeError, match="failed"):
         eng.run_steps(0, 2, 32, 0.001, 1, 0, np.zeros(2))
     with pytest.raises(RuntimeError, match="failed"):
-        eng.evaluate(x, y.astype(np.int32), 32, np.zeros(2))
+        eng.evaluate(x, y.astype(np.int32), np.zeros(2))
     assert M.MAE in [mid for _, mid in model._resolved_metrics()]
 
 

@@ -648,11 +648,10 @@ class Sequential(Layer):
         return self._engine(_PREDICT_ROWS, False).predict(x, out)
 
     # ------------------------------------------------------------------ evaluation
-    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray,
-                         batch_size: int = 32) -> dict[str, float]:
+    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
         names = [name for name, _ in self._resolved_metrics()]
         sums = np.zeros(1 + len(names), dtype=np.float64)
-        self._engine(_PREDICT_ROWS, False).evaluate(x, y, batch_size, sums)
+        self._engine(_PREDICT_ROWS, False).evaluate(x, y, sums)
         n = max(x.shape[0], 1)
         logs = {"loss": sums[0] / n}
         for i, name in enumerate(names):
@@ -794,7 +793,7 @@ class Sequential(Layer):
         nsteps = max(1, -(-x.shape[0] // batch_size))
         cbs.on_test_begin()
         cbs.on_test_batch_begin(0)
-        logs = self._sorted_logs(self._evaluate_arrays(x, y, batch_size))
+        logs = self._sorted_logs(self._evaluate_arrays(x, y))
         cbs.on_test_batch_end(nsteps - 1, logs)
         cbs.on_test_end(logs)
         return logs
@@ -879,7 +878,7 @@ class Sequential(Layer):
         x = self._prepare_x(x)
         y = self._prepare_y(y, x.shape[0])
         return self._format_result(
-            self._sorted_logs(self._evaluate_arrays(x, y, max(1, x.shape[0]))), return_dict)
+            self._sorted_logs(self._evaluate_arrays(x, y)), return_dict)
 
     def reset_metrics(self) -> None:
         self._batch_sums = None
