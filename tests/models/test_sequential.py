@@ -61,6 +61,23 @@ def test_add_pop_input_and_errors():
         model.add("dense")
 
 
+def test_get_layer_by_name_or_index():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="hidden"),
+                              keras.layers.Dense(2)])
+    hidden, out = model.layers
+    assert model.get_layer("hidden") is hidden
+    assert model.get_layer(index=1) is out and model.get_layer(index=-1) is out
+    with pytest.raises(ValueError, match=r"No such layer: nope. Existing layers are: "
+                                         r"\['hidden', 'dense"):
+        model.get_layer("nope")
+    with pytest.raises(ValueError, match="at index 2 but model only has 2 layers"):
+        model.get_layer(index=2)
+    with pytest.raises(ValueError, match="only a layer name or a layer index"):
+        model.get_layer("hidden", 0)
+    with pytest.raises(ValueError, match="Provide either"):
+        model.get_layer()
+
+
 def test_set_weights_validates_shapes():
     model = keras.Sequential([keras.layers.Dense(3, input_shape=(4,))])
     with pytest.raises(ValueError, match="shape"):
