@@ -78,6 +78,23 @@ def test_get_layer_by_name_or_index():
         model.get_layer()
 
 
+def test_train_and_test_on_batch_report_their_own_batch():
+    # Keras 3 resets the metrics before each call: the values are the batch's own, not a
+    # running mean over calls
+    x, y = _data(30)
+    model = keras.Sequential([keras.layers.Dense(3, activation="softmax", input_shape=(6,))])
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    for _ in range(3):
+        before = model.evaluate(x[:10], y[:10], batch_size=10, verbose=0)
+        assert model.test_on_batch(x[:10], y[:10]) == pytest.approx(before, rel=1e-6)
+        reported = model.train_on_batch(x[:10], y[:10])
+        # the step's loss is taken before its update: what evaluate gave just before
+        assert reported == pytest.approx(before, rel=1e-5)
+    logs = model.train_on_batch(x[10:12], y[10:12], return_dict=True)
+    assert logs["accuracy"] in (0.0, 0.5, 1.0)  # two rows alone
+
+
 def test_set_weights_validates_shapes():
     model = keras.Sequential([keras.layers.Dense(3, input_shape=(4,))])
     with pytest.raises(ValueError, match="shape"):

@@ -62,8 +62,6 @@ class Sequential(Layer):
         self._slab_gen = 0
         self._opt_state: tuple | None = None     # (optimizer, [slot arrays])
         self._engines: dict = {}
-        self._batch_sums: np.ndarray | None = None
-        self._batch_seen = 0
         self.stop_training = False
         self.history = None
         for layer in layers or []:
@@ -257,7 +255,6 @@ class Sequential(Layer):
         self.loss = loss
         self._engines.clear()
         self._opt_state = None
-        self._batch_sums = None
 
     @property
     def compiled(self) -> bool:
@@ -865,8 +862,8 @@ class Sequential(Layer):
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
                        return_dict: bool = False):
-        """One optimizer step on exactly this batch; returns the running loss/metrics since the
-        last reset_metrics() (Keras's behaviour)."""
+        """One optimizer step on exactly this batch; returns this batch's loss and metrics (Keras
+        3 resets the metrics first)."""
         compiled = self._require_compiled()
         if sample_weight is not None or class_weight is not None:
             raise NotImplementedError("train_on_batch: sample/class weights are not supported")
@@ -878,16 +875,14 @@ class Sequential(Layer):
         eng = self._engine(n, True)
         opt = compiled.optimizer
         names = ["loss"] + [name for name, _ in self._resolved_metrics()]
-        if self._batch_sums is None or self._batch_sums.shape[0] != len(names):
-            self._batch_sums = np.zeros(len(names), dtype=np.float64)
-            self._batch_seen = 0
+        sums = np.zeros(len(names), dtype=np.float64)
         self._set_optimizer(eng, opt)
         key, counter = annc_random.SeedGenerator().next()
         eng.bind(x, y, np.arange(n, dtype=np.int64))
-        self._batch_seen += eng.run_steps(0, 1, n, self._learning_rates(opt, opt.iterations, 1),
-                                          key, counter, self._batch_sums)
+        seen = eng.run_steps(0, 1, n, self._learning_rates(opt, opt.iterations, 1), key, counter,
+                             sums)
         self._sync_optimizer(eng, opt)
-        logs = {name: self._batch_sums[i] / self._batch_seen for i, name in enumerate(names)}
+        logs = {name: sums[i] / seen for i, name in enumerate(names)}
         return self._format_result(self._sorted_logs(logs), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict: bool = False):
@@ -900,8 +895,8 @@ class Sequential(Layer):
             self._sorted_logs(self._evaluate_arrays(x, y)), return_dict)
 
     def reset_metrics(self) -> None:
-        self._batch_sums = None
-        self._batch_seen = 0
+        """Keras's metric reset. annc keeps no metric state between calls: fit and evaluate
+        start their sums afresh, and train_on_batch/test_on_batch report their batch alone."""
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict:
