@@ -833,6 +833,21 @@ def test_executor_refuses_metrics_that_cannot_read_the_targets():
     assert M.MAE in [mid for _, mid in model._resolved_metrics()]
 
 
+def test_empty_data_is_a_clear_error_and_predicts_no_rows():
+    m = _compiled()
+    x, y = _data()
+    with pytest.raises(ValueError, match="no training samples"):
+        m.fit(x[:0], y[:0], verbose=0)
+    with pytest.raises(ValueError, match="No samples to evaluate"):
+        m.evaluate(x[:0], y[:0], verbose=0)
+    with pytest.raises(ValueError, match="No samples to evaluate"):
+        m.fit(x, y, validation_data=(x[:0], y[:0]), verbose=0)
+    assert m.predict(x[:0], verbose=0).shape == (0, 3)
+    images = keras.Sequential([keras.Input((2, 3)), keras.layers.Flatten(),
+                               keras.layers.Dense(4)])
+    assert images.predict(np.zeros((0, 2, 3), np.float32), verbose=0).shape == (0, 4)
+
+
 def test_length_mismatch_nan_and_batch_size():
     m = _compiled()
     x, y = _data()

@@ -40,6 +40,12 @@ def _aligned_floats(n: int, value: float) -> np.ndarray:
     return out
 
 
+def _features(shape: tuple) -> int:
+    """Values per sample of an array of this shape (also when it holds no samples, where
+    reshape's -1 cannot be inferred)."""
+    return int(np.prod(shape[1:], dtype=np.int64))
+
+
 class _Compiled:
     """What compile() resolved: the optimizer, the loss object and the metric identifiers."""
 
@@ -349,7 +355,7 @@ class Sequential(Layer):
         if (type(x) is np.ndarray and x.dtype is _F32 and self.built and
                 x.shape[1:] == self.input_shape[1:] and x.flags.c_contiguous and
                 not check_finite):
-            return x if x.ndim == 2 else x.reshape(x.shape[0], -1)
+            return x if x.ndim == 2 else x.reshape(x.shape[0], _features(x.shape))
         if x is None:
             raise ValueError(f"`{what}` must be provided")
         if isinstance(x, (list, tuple)) and len(x) == 1:
@@ -369,7 +375,8 @@ class Sequential(Layer):
                 f'Input 0 of layer "{lname}" is incompatible with the layer: expected shape='
                 f"{self.input_shape}, found shape={(None,) + arr.shape[1:]}. "
                 f"(`{what}` has shape {arr.shape}; each sample must have shape {expected})")
-        flat = np.ascontiguousarray(arr.reshape(arr.shape[0], -1), dtype=np.float32)
+        flat = np.ascontiguousarray(arr.reshape(arr.shape[0], _features(arr.shape)),
+                                    dtype=np.float32)
         if check_finite and arr.dtype.kind == "f" and flat.size:
             first = _core.first_nonfinite(flat.reshape(-1))
             if first >= 0:
@@ -665,6 +672,8 @@ class Sequential(Layer):
 
     # ------------------------------------------------------------------ evaluation
     def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        if x.shape[0] == 0:  # a mean over no samples (Keras returns an empty list)
+            raise ValueError("No samples to evaluate: `x` has 0 rows")
         names = [name for name, _ in self._resolved_metrics()]
         sums = np.zeros(1 + len(names), dtype=np.float64)
         self._engine(_PREDICT_ROWS, False).evaluate(x, y, sums)
