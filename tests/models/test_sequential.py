@@ -61,6 +61,14 @@ def test_add_pop_input_and_errors():
         model.add("dense")
 
 
+def test_dtype_of_models_and_layers():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dropout(0.1)])
+    assert model.dtype == "float32"
+    assert [layer.dtype for layer in model.layers] == ["float32", "float32"]
+    with pytest.raises(ValueError, match="float32"):
+        keras.layers.Dense(3, dtype="float64")
+
+
 def test_get_layer_by_name_or_index():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="hidden"),
                               keras.layers.Dense(2)])

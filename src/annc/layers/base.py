@@ -133,6 +133,11 @@ class Layer:
         self.input_shape: tuple | None = None
         self.output_shape: tuple | None = None
 
+    @property
+    def dtype(self) -> str:
+        """The dtype of the layer's weights and computation (annc: always float32)."""
+        return "float32"
+
     # ---- shapes and building
     def build(self, input_shape: Sequence[int | None]) -> None:
         self.input_shape = tuple(input_shape)
