@@ -291,3 +291,36 @@ def test_terminate_on_nan_inf_and_raise_error(model):
     quiet = CallbackList([TerminateOnNaN()], model=model)
     quiet.on_train_batch_end(0, {"accuracy": math.nan})  # only the loss is watched
     assert model.stop_training is False
+
+
+def test_fit_hands_on_train_end_the_last_epochs_logs_with_validation():
+    # Keras's trainer passes on_train_end the last epoch's logs as fit formed them (val_*
+    # included; not what callbacks added to their copy in on_epoch_end); {} when no epoch ran
+    import numpy as np
+
+    import annc as keras
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 50)
+    seen = {}
+
+    class Recorder(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["tag"] = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            seen.setdefault("batches", []).append(batch)
+
+        def on_train_end(self, logs=None):
+            seen["end"] = logs
+
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=20, epochs=2, verbose=0, validation_split=0.2,
+                        callbacks=[Recorder()])
+    assert sorted(seen["end"]) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert seen["end"]["val_loss"] == history.history["val_loss"][-1]
+    assert seen["batches"] == [0, 1, 0, 1]  # 40 training rows in batches of 20, per epoch
+    model.fit(x, y, epochs=0, verbose=0, callbacks=[Recorder()])
+    assert seen["end"] == {}

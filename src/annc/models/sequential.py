@@ -769,6 +769,7 @@ class Sequential(Layer):
         self._set_optimizer(eng, opt)
         sums = np.zeros(len(names), dtype=np.float64)
         logs: dict = {}
+        train_logs = None  # the last epoch's, validation included: on_train_end's, as Keras
         cbs.on_train_begin()
         try:
             for epoch in range(initial_epoch, epochs):
@@ -805,11 +806,12 @@ class Sequential(Layer):
                     vlogs = self._test_pass(cbs, *val, validation_batch_size or batch_size)
                     epoch_logs.update({f"val_{k}": v for k, v in vlogs.items()})
                 cbs.on_epoch_end(epoch, self._sorted_logs(epoch_logs))
+                train_logs = self._sorted_logs(epoch_logs)  # without the callbacks' additions
                 if self.stop_training:
                     break
         finally:
             self._sync_optimizer(eng, opt)
-        cbs.on_train_end(self._sorted_logs(logs) if logs else None)
+        cbs.on_train_end(train_logs)
         return self.history
 
     def _test_pass(self, cbs, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
