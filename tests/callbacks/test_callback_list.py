@@ -324,3 +324,38 @@ def test_fit_hands_on_train_end_the_last_epochs_logs_with_validation():
     assert seen["batches"] == [0, 1, 0, 1]  # 40 training rows in batches of 20, per epoch
     model.fit(x, y, epochs=0, verbose=0, callbacks=[Recorder()])
     assert seen["end"] == {}
+
+
+def test_evaluate_calls_every_batchs_test_hooks_when_a_callback_wants_them():
+    # as Keras: one on_test_batch_begin/end per batch, the running loss and metrics so far,
+    # for evaluate() and fit's validation; the final figures those of the whole data
+    import numpy as np
+
+    import annc as keras
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((50, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 50)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    calls = []
+
+    class Batches(keras.callbacks.Callback):
+        def on_test_batch_end(self, batch, logs=None):
+            calls.append((batch, logs["loss"]))
+
+    whole = model.evaluate(x, y, batch_size=50, verbose=0)
+    result = model.evaluate(x, y, batch_size=20, verbose=0, callbacks=[Batches()])
+    assert [b for b, _ in calls] == [0, 1, 2]
+    first = model.evaluate(x[:20], y[:20], verbose=0)[0]
+    assert calls[0][1] == pytest.approx(first, rel=1e-12)  # the first batch's alone
+    assert calls[-1][1] == pytest.approx(whole[0], rel=1e-12)
+    assert result == pytest.approx(whole, rel=1e-12)
+    calls.clear()
+    model.fit(x, y, batch_size=20, epochs=1, verbose=0, validation_split=0.2,
+              callbacks=[Batches()])
+    assert [b for b, _ in calls] == [0]  # ten validation rows: one batch of 20
+    calls.clear()
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0, validation_split=0.2,
+              callbacks=[Batches()])
+    assert [b for b, _ in calls] == [0, 1, 2]  # ten rows in batches of 4

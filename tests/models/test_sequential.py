@@ -1032,7 +1032,9 @@ def test_fit_validation_runs_the_test_hooks_of_fits_callbacks(capsys):
     cb.on_test_batch_end = lambda batch, logs=None: events.append(("test_batch_end", batch))
     cb.on_test_end = lambda logs=None: events.append(("test_end", sorted(logs)))
     model.fit(x, y, epochs=2, batch_size=16, validation_split=0.25, verbose=1, callbacks=[cb])
-    one_epoch = [("test_begin",), ("test_batch_end", 1), ("test_end", ["accuracy", "loss"]),
+    # 20 validation rows in batches of 16: two test batches, as Keras calls them
+    one_epoch = [("test_begin",), ("test_batch_end", 0), ("test_batch_end", 1),
+                 ("test_end", ["accuracy", "loss"]),
                  ("epoch_end", ["accuracy", "loss", "val_accuracy", "val_loss"])]
     assert events == one_epoch * 2
     out = capsys.readouterr().out

@@ -671,13 +671,17 @@ class Sequential(Layer):
         return self._engine(_PREDICT_ROWS, False).predict(x, out)
 
     # ------------------------------------------------------------------ evaluation
-    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
-        if x.shape[0] == 0:  # a mean over no samples (Keras returns an empty list)
+    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray,
+                         sums: np.ndarray | None = None, seen: int = 0) -> dict[str, float]:
+        """Loss and metrics over (x, y); with `sums` (from earlier rows, `seen` of them) the
+        running means over those rows and these."""
+        if x.shape[0] == 0 and not seen:  # a mean over no samples (Keras: an empty list)
             raise ValueError("No samples to evaluate: `x` has 0 rows")
         names = [name for name, _ in self._resolved_metrics()]
-        sums = np.zeros(1 + len(names), dtype=np.float64)
+        if sums is None:
+            sums = np.zeros(1 + len(names), dtype=np.float64)
         self._engine(_PREDICT_ROWS, False).evaluate(x, y, sums)
-        n = max(x.shape[0], 1)
+        n = seen + x.shape[0]
         logs = {"loss": sums[0] / n}
         for i, name in enumerate(names):
             logs[name] = sums[1 + i] / n
@@ -819,9 +823,18 @@ class Sequential(Layer):
         validation call them."""
         nsteps = max(1, -(-x.shape[0] // batch_size))
         cbs.on_test_begin()
-        cbs.on_test_batch_begin(0)
-        logs = self._sorted_logs(self._evaluate_arrays(x, y))
-        cbs.on_test_batch_end(nsteps - 1, logs)
+        if nsteps > 1 and self._needs_batch_hooks(cbs, "test"):
+            # a callback wants every batch: one call per batch, the running logs after each
+            sums = np.zeros(1 + len(self._resolved_metrics()), dtype=np.float64)
+            for s in range(nsteps):
+                lo, hi = s * batch_size, min(x.shape[0], (s + 1) * batch_size)
+                cbs.on_test_batch_begin(s)
+                logs = self._sorted_logs(self._evaluate_arrays(x[lo:hi], y[lo:hi], sums, lo))
+                cbs.on_test_batch_end(s, logs)
+        else:
+            cbs.on_test_batch_begin(0)
+            logs = self._sorted_logs(self._evaluate_arrays(x, y))
+            cbs.on_test_batch_end(nsteps - 1, logs)
         cbs.on_test_end(logs)
         return logs
 
