@@ -265,9 +265,10 @@ void annc_eng_add_metrics(const annc_net *net, const float *pred, int logits, co
  * the reported loss) the penalty summed over the rows. Keras 3 divides a batch's penalty by
  * the batch size (keras-team/keras#22021, in 3.15), so a batch adds its penalty sum once to
  * the batch-size-weighted loss, however the rows are cut into batches. */
-static void add_activity_penalty(const annc_layer *L, ptrdiff_t rows, double *sum) {
+static void add_activity_penalty(const annc_layer *L, const float *out, ptrdiff_t rows,
+                                 double *sum) {
     for (ptrdiff_t r = 0; r < rows; r++) {
-        const float *y = L->y + r * L->out;
+        const float *y = out + r * L->out;
         double s1 = 0.0, s2 = 0.0;
         for (ptrdiff_t j = 0; j < L->out; j++) {
             s1 += fabsf(y[j]);
@@ -277,11 +278,24 @@ static void add_activity_penalty(const annc_layer *L, ptrdiff_t rows, double *su
     }
 }
 
-void annc_eng_activity_penalties(const annc_net *net, ptrdiff_t rows, double *sum) {
+void annc_eng_fused_output(int act, float *p, const float *z, ptrdiff_t rows, ptrdiff_t n) {
+    if (act == ANNC_ACT_SOFTMAX)
+        annc_softmax_forward(p, n, z, n, rows, n);
+    else
+        annc_act_forward(act, 0.0f, p, z, rows * n);
+}
+
+void annc_eng_activity_penalties(const annc_net *net, ptrdiff_t rows, double *sum,
+                                 float *scratch) {
     for (int l = 0; l < net->nlayers; l++) {
         const annc_layer *L = &net->layers[l];
-        if (L->activity_l1 != 0.0f || L->activity_l2 != 0.0f)
-            add_activity_penalty(L, rows, sum);
+        if (L->activity_l1 == 0.0f && L->activity_l2 == 0.0f) continue;
+        const float *out = L->y;
+        if (l == net->nlayers - 1 && net->fused) { /* L->y holds the logits */
+            annc_eng_fused_output(L->act, scratch, L->y, rows, L->out);
+            out = scratch;
+        }
+        add_activity_penalty(L, out, rows, sum);
     }
 }
 
@@ -397,7 +411,7 @@ int annc_evaluate(annc_net *net, const float *x, ptrdiff_t ldx, const void *targ
         st = annc_eng_loss_rows(net, &sums[0], pred, t, rows, NULL, 1.0f);
         if (st != ANNC_OK) return st;
         sums[0] += (double)rows * penalty;
-        annc_eng_activity_penalties(net, rows, &sums[0]);
+        annc_eng_activity_penalties(net, rows, &sums[0], net->gbuf1);
         annc_eng_add_metrics(net, pred, net->fused, t, target_cols, rows, metrics, nmetrics, sums,
                     net->gbuf1);
     }

@@ -234,7 +234,12 @@ void annc_eng_add_loss_rows(const annc_net *net, ptrdiff_t rows, double *sum);
 void annc_eng_add_metrics(const annc_net *net, const float *pred, int logits,
                           const void *targets, ptrdiff_t tcols, ptrdiff_t rows,
                           const int *metrics, int nmetrics, double *sums, float *scratch);
-void annc_eng_activity_penalties(const annc_net *net, ptrdiff_t rows, double *sum);
+/* The activity penalties of `rows` rows (the layer's output: a fused last layer's from its
+ * logits, through scratch, rows x its width); p = a fused last layer's output from logits z
+ * (rows x n, contiguous): softmax, or the sigmoid. */
+void annc_eng_activity_penalties(const annc_net *net, ptrdiff_t rows, double *sum,
+                                 float *scratch);
+void annc_eng_fused_output(int act, float *p, const float *z, ptrdiff_t rows, ptrdiff_t n);
 double annc_eng_regularisation_penalty(const annc_net *net);
 void annc_eng_clip_gradients(annc_net *net);
 int annc_eng_check_net(const annc_net *net, ptrdiff_t rows);

@@ -1098,6 +1098,34 @@ static void add_reg_grad_rows(float *d, ptrdiff_t ldd, const float *v, ptrdiff_t
     }
 }
 
+/* d += the gradient of l1 |p| + l2 p^2 with respect to logits z, p = act(z) the activation
+ * a fused loss has folded in (softmax over each row, or the sigmoid): J^T (l1 sign(p) +
+ * 2 l2 p), row by row through p (n floats of scratch). Keras's TF backend takes the
+ * cross-entropy from the logits and the penalty from the activation's output alike. */
+static void add_activity_grad_folded(int act, float *d, ptrdiff_t ldd, const float *z,
+                                     ptrdiff_t ldz, ptrdiff_t rows, ptrdiff_t n, float l1,
+                                     float l2, float *p) {
+    const float two_l2 = 2.0f * l2;
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *restrict dr = d + r * ldd;
+        annc_eng_fused_output(act, p, z + r * ldz, 1, n);
+        if (act == ANNC_ACT_SOFTMAX) {
+            double dot = 0.0; /* p . dpenalty/dp */
+            for (ptrdiff_t j = 0; j < n; j++)
+                dot += (double)p[j] * (double)(l1 * (float)(p[j] > 0.0f) + two_l2 * p[j]);
+            for (ptrdiff_t j = 0; j < n; j++) {
+                const float gp = l1 * (float)(p[j] > 0.0f) + two_l2 * p[j];
+                dr[j] += p[j] * (gp - (float)dot);
+            }
+        } else {
+            for (ptrdiff_t j = 0; j < n; j++) {
+                const float gp = l1 * (float)(p[j] > 0.0f) + two_l2 * p[j];
+                dr[j] += gp * p[j] * (1.0f - p[j]);
+            }
+        }
+    }
+}
+
 static void clip_rows(float *g, ptrdiff_t ld, ptrdiff_t rows, ptrdiff_t n, float v) {
     for (ptrdiff_t r = 0; r < rows; r++) {
         float *gr = g + r * ld;
@@ -1228,8 +1256,13 @@ static void train_backward(worker *w) {
             const int split = split_layer(net, l, rows, w->nt);
             const int need_dx = l > first;
             require(w, state, READ_OWN, part);
-            /* the penalty over the batch divided by its size, as Keras 3 takes it */
-            if (L->activity_l1 != 0.0f || L->activity_l2 != 0.0f)
+            /* the penalty over the batch divided by its size, as Keras 3 takes it; onto
+             * d(loss)/d(logits) through the activation when the loss has folded it in */
+            if ((L->activity_l1 != 0.0f || L->activity_l2 != 0.0f) && last && net->fused)
+                add_activity_grad_folded(L->act, g + o0, L->out, L->y + o0, L->out, n, L->out,
+                                         L->activity_l1 / (float)rows,
+                                         L->activity_l2 / (float)rows, w->ws);
+            else if (L->activity_l1 != 0.0f || L->activity_l2 != 0.0f)
                 add_reg_grad_rows(g + o0 + s.lo, L->out, L->y + o0 + s.lo, L->out, n,
                                   s.hi - s.lo, L->activity_l1 / (float)rows,
                                   L->activity_l2 / (float)rows);
@@ -1403,7 +1436,7 @@ static void add_step_sums(const worker *w, chunk *c, const float *pred, double p
     const annc_net *net = w->net;
     const ptrdiff_t rows = w->rows;
     c->sums[0] += (double)rows * penalty;
-    annc_eng_activity_penalties(net, rows, &c->sums[0]);
+    annc_eng_activity_penalties(net, rows, &c->sums[0], scratch);
     annc_eng_add_metrics(net, pred, net->fused, net->tbuf, c->target_cols, rows, c->metrics,
                          c->nmetrics, c->sums, scratch);
 }

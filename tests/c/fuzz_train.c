@@ -6,7 +6,9 @@
  * run must leave the same weights, bit for bit. The parameter slab is malloc'd to its exact
  * size, so AddressSanitizer sees any read past its end (the zero-skipping kernels read a
  * whole vector past a row of W when the slab vouches for the floats after it). Built and run
- * by tests/test_ops.py::test_sanitizer_fuzz when ANNC_FUZZ=1 (both ISA paths). */
+ * by tests/test_ops.py::test_sanitizer_fuzz when ANNC_FUZZ=1 (both ISA paths). Every third
+ * net has activity penalties on both layers: the softmax one's then goes through the
+ * activation the loss folds in, and the step takes the tail without the fused head. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@ static float *zeroed(size_t n) { /* 64-byte aligned, as the executor's buffers a
 
 typedef struct {
     int in, hidden, classes, batch, n, steps;
+    float act_l1, act_l2; /* activity penalties of both layers (0: none) */
     float *x;
     int32_t *y;
     int64_t *perm;
@@ -40,6 +43,10 @@ static float *train(const problem *p, int nt) {
     L[1].kind = ANNC_LAYER_DENSE; L[1].in = H; L[1].out = O; L[1].act = ANNC_ACT_SOFTMAX;
     L[1].W = L[0].b + H; L[1].b = L[1].W + (size_t)H * O; L[1].dW = L[0].db + H;
     L[1].db = L[1].dW + (size_t)H * O; L[1].trainable = 1; L[1].y = zeroed((size_t)B * O);
+    for (int l = 0; l < 2; l++) {
+        L[l].activity_l1 = p->act_l1;
+        L[l].activity_l2 = p->act_l2;
+    }
     annc_net net;
     memset(&net, 0, sizeof net);
     net.nlayers = 2; net.layers = L; net.in_features = IN; net.out_features = O; net.rows = B;
@@ -79,6 +86,8 @@ int main(void) {
         p.batch = it % 5 == 4 ? 129 + rand() % 40 : 1 + rand() % 64;
         p.n = p.batch * (3 + rand() % 4) - rand() % p.batch; /* a short last step */
         p.steps = (p.n + p.batch - 1) / p.batch;
+        p.act_l1 = it % 3 == 2 ? 1e-3f : 0.0f;
+        p.act_l2 = it % 3 == 2 ? 2e-3f : 0.0f;
         p.x = malloc((size_t)p.n * p.in * 4); p.y = malloc((size_t)p.n * 4);
         p.perm = malloc((size_t)p.n * 8);
         for (size_t i = 0; i < (size_t)p.n * p.in; i++)

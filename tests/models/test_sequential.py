@@ -282,6 +282,49 @@ def test_activity_regularizer_gradient_and_reported_loss(out_act):
         np.testing.assert_allclose(g, r, rtol=2e-3, atol=2e-6)
 
 
+@pytest.mark.parametrize("out_act, loss", [("sigmoid", "binary_crossentropy"),
+                                           ("softmax", "categorical_crossentropy")])
+def test_activity_penalty_on_an_output_folded_into_its_loss(out_act, loss):
+    # the loss takes the logits (as Keras's TF backend does) and the penalty the activation's
+    # output: the gradient reaches the logits through the activation (finite differences)
+    rng = np.random.default_rng(12)
+    n, d, units = 8, 5, 3
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    y = ((rng.random((n, units)) > 0.5) if out_act == "sigmoid"
+         else np.eye(units)[rng.integers(0, units, n)]).astype(np.float32)
+    act_reg = (0.03, 0.05)
+    model = keras.Sequential([keras.layers.Dense(units, activation=out_act, input_shape=(d,),
+                                                 activity_regularizer=keras.regularizers.L1L2(
+                                                     *act_reg))])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0), loss=loss)
+    assert model._loss_spec()[3] == 1  # folded into the loss
+    w0 = model.get_weights()
+    params = [(w0[0].astype(np.float64), w0[1].astype(np.float64))]
+    layers = [("dense", out_act, None, act_reg)]
+    ref_loss = network_loss(layers, params, x.astype(np.float64), y, loss)
+    np.testing.assert_allclose(model.evaluate(x, y, batch_size=n, verbose=0), ref_loss,
+                               rtol=2e-5)
+    np.testing.assert_allclose(model.train_on_batch(x, y), ref_loss, rtol=2e-5)
+    got = [a - b for a, b in zip(w0, model.get_weights())]
+    ref = numeric_grads(layers, params, x.astype(np.float64), y, loss)
+    for g, r in zip(got, [ref[0][0], ref[0][1]]):
+        np.testing.assert_allclose(g, r, rtol=2e-3, atol=2e-6)
+
+
+def test_activity_penalty_on_softmax_output_keeps_the_loss_from_logits():
+    # a true class at probability ~e-30: Keras's TF backend takes the cross-entropy from the
+    # logits (about 69), where one from clipped probabilities would stop at -log(1e-7) = 16.1
+    model = keras.Sequential([keras.layers.Dense(2, activation="softmax", input_shape=(1,),
+                                                 kernel_initializer="ones",
+                                                 activity_regularizer=keras.regularizers.L2(0.1))])
+    model.set_weights([np.array([[35.0, -35.0]], np.float32), np.zeros(2, np.float32)])
+    model.compile(loss="sparse_categorical_crossentropy")
+    x = np.ones((1, 1), np.float32)
+    p = np.array([1.0, np.exp(-70.0)])
+    want = 70.0 + 0.1 * (p ** 2).sum()
+    np.testing.assert_allclose(model.evaluate(x, np.array([1]), verbose=0), want, rtol=1e-5)
+
+
 def test_activity_penalty_is_divided_by_the_batch_size_as_keras_3():
     # keras.regularizers' own example (Keras 3.15, keras-team/keras#22021): five rows of 2.0
     # through Dense(5, kernel 'ones', kernel L1(0.01), activity L2(0.01)) give losses summing

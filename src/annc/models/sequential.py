@@ -290,9 +290,6 @@ class Sequential(Layer):
         loss_id, from_logits, param = int(spec[0]), int(bool(spec[1])), float(spec[2])
         last_act = self._last_activation()
         fused = 0
-        last = self._layers[-1] if self._layers else None
-        if getattr(last, "activity_regularizer", None) is not None:
-            last_act = -1  # the penalty needs the activation's output: no fusion
         if last_act == _ACT_SOFTMAX and loss_id in (_LOSS_SPARSE_CCE, _LOSS_CCE):
             if from_logits:
                 warnings.warn(
