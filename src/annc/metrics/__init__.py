@@ -157,13 +157,16 @@ ACCURACY_NAMES = ("accuracy", "acc")
 
 
 def get(identifier) -> Metric:
-    """A metric object from a name, a metric function or class, or an instance.
-    ('accuracy' depends on the loss and output shape; the model resolves it.)"""
+    """A metric object from a name, a metric function or class, or an instance. 'accuracy'
+    gives Keras's `Accuracy` (exact equality), as keras.metrics.get does; in compile() the
+    string is resolved by the model from the shapes instead."""
     if isinstance(identifier, Metric):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Metric):
         return identifier()
     if isinstance(identifier, str):
+        if identifier in ("accuracy", "Accuracy"):  # as keras.metrics.get: exact equality
+            return Accuracy()
         cls = _BY_NAME.get(identifier) or _BY_NAME.get(identifier.lower())
         if cls is None:
             valid = sorted(set(_BY_NAME) | set(ACCURACY_NAMES))
