@@ -103,6 +103,33 @@ def test_train_and_test_on_batch_report_their_own_batch():
     assert logs["accuracy"] in (0.0, 0.5, 1.0)  # two rows alone
 
 
+def test_compiling_again_with_the_same_optimizer_keeps_its_state():
+    # Keras keeps an optimizer's variables across compile(); a new optimizer starts afresh
+    x, y = _data(64)
+
+    def run(same):
+        keras.utils.set_random_seed(3)
+        model = keras.Sequential([keras.layers.Dense(3, activation="softmax", input_shape=(6,))])
+        opt = keras.optimizers.SGD(0.1, momentum=0.9)
+        model.compile(optimizer=opt, loss="sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+        model.compile(optimizer=opt if same else keras.optimizers.SGD(0.1, momentum=0.9),
+                      loss="sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+        return model.get_weights(), model.optimizer
+
+    (w_same, opt_same), (w_new, _) = run(True), run(False)
+    assert int(opt_same.iterations) == 8
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.layers.Dense(3, activation="softmax", input_shape=(6,))])
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+                  loss="sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(w_same, model.get_weights()):  # as if never recompiled
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(w_same, w_new))
+
+
 def test_set_weights_validates_shapes():
     model = keras.Sequential([keras.layers.Dense(3, input_shape=(4,))])
     with pytest.raises(ValueError, match="shape"):

@@ -260,7 +260,9 @@ class Sequential(Layer):
         self.optimizer = opt
         self.loss = loss
         self._engines.clear()
-        self._opt_state = None
+        # the slots stay with their optimizer: compiled again with the same object, training
+        # goes on from its momenta (Keras keeps an optimizer's variables); another optimizer
+        # starts its own (_optimizer_slots)
 
     @property
     def compiled(self) -> bool:
