@@ -1098,6 +1098,11 @@ static void add_reg_grad_rows(float *d, ptrdiff_t ldd, const float *v, ptrdiff_t
     }
 }
 
+/* d(l1 |p| + l2 p^2)/dp for an activation output p >= 0 */
+static inline float penalty_slope(float p, float l1, float two_l2) {
+    return l1 * (float)(p > 0.0f) + two_l2 * p;
+}
+
 /* d += the gradient of l1 |p| + l2 p^2 with respect to logits z, p = act(z) the activation
  * a fused loss has folded in (softmax over each row, or the sigmoid): J^T (l1 sign(p) +
  * 2 l2 p), row by row through p (n floats of scratch). Keras's TF backend takes the
@@ -1109,19 +1114,15 @@ static void add_activity_grad_folded(int act, float *d, ptrdiff_t ldd, const flo
     for (ptrdiff_t r = 0; r < rows; r++) {
         float *restrict dr = d + r * ldd;
         annc_eng_fused_output(act, p, z + r * ldz, 1, n);
-        if (act == ANNC_ACT_SOFTMAX) {
-            double dot = 0.0; /* p . dpenalty/dp */
+        if (act == ANNC_ACT_SOFTMAX) { /* p (gp - p . gp) */
+            double dot = 0.0;
             for (ptrdiff_t j = 0; j < n; j++)
-                dot += (double)p[j] * (double)(l1 * (float)(p[j] > 0.0f) + two_l2 * p[j]);
-            for (ptrdiff_t j = 0; j < n; j++) {
-                const float gp = l1 * (float)(p[j] > 0.0f) + two_l2 * p[j];
-                dr[j] += p[j] * (gp - (float)dot);
-            }
-        } else {
-            for (ptrdiff_t j = 0; j < n; j++) {
-                const float gp = l1 * (float)(p[j] > 0.0f) + two_l2 * p[j];
-                dr[j] += gp * p[j] * (1.0f - p[j]);
-            }
+                dot += (double)p[j] * (double)penalty_slope(p[j], l1, two_l2);
+            for (ptrdiff_t j = 0; j < n; j++)
+                dr[j] += p[j] * (penalty_slope(p[j], l1, two_l2) - (float)dot);
+        } else { /* sigmoid: gp p (1 - p) */
+            for (ptrdiff_t j = 0; j < n; j++)
+                dr[j] += penalty_slope(p[j], l1, two_l2) * p[j] * (1.0f - p[j]);
         }
     }
 }
