@@ -1,7 +1,7 @@
 """Side-by-side check of annc against the real Keras 3 on random small models.
 
 Each case builds the same Sequential model (random widths, activations, loss, optimizer,
-batch size, L2 penalties, validation split) in annc and in Keras, starts both from the same
+batch size, L2 and activity penalties, validation split) in annc and in Keras, starts both from the same
 weights, trains two epochs with shuffle=False and evaluates; the script compares the weights,
 the History and evaluate()'s values. Keras runs in another interpreter (a virtual environment
 that has it: annc never depends on Keras), this script in both:
@@ -44,6 +44,7 @@ def cases(seed: int, count: int) -> list[dict]:
             "out_act": {"scce": "softmax", "cce": "softmax", "bce": "sigmoid"}.get(
                 task, [None, "tanh", "relu"][int(r.integers(3))]),
             "opt": OPTS[int(r.integers(len(OPTS)))], "l2": bool(r.random() < 0.3),
+            "activity": bool(r.random() < 0.3),
         })
     return out
 
@@ -62,10 +63,13 @@ def run(keras, case: dict) -> dict:
     else:
         y = rng.standard_normal((n, k)).astype("float32")
     reg = (lambda: keras.regularizers.l2(0.01)) if case["l2"] else (lambda: None)
+    act = ((lambda: keras.regularizers.l1_l2(0.01, 0.02)) if case["activity"]
+           else (lambda: None))
     layers = [keras.Input((d,))]
-    layers += [keras.layers.Dense(h, activation=a, kernel_regularizer=reg())
+    layers += [keras.layers.Dense(h, activation=a, kernel_regularizer=reg(),
+                                  activity_regularizer=act())
                for h, a in zip(case["hidden"], case["acts"])]
-    layers.append(keras.layers.Dense(k, activation=case["out_act"]))
+    layers.append(keras.layers.Dense(k, activation=case["out_act"], activity_regularizer=act()))
     model = keras.Sequential(layers)
     model.compile(optimizer=keras.optimizers.get(case["opt"]), loss=LOSSES[task],
                   metrics=["accuracy"] if task in ("scce", "cce", "bce") else ["mae"])
@@ -124,7 +128,7 @@ def main(argv=None) -> int:
         bad += not ok
         print(f"{'ok ' if ok else 'BAD'} {c['task']:5s} {c['out_act'] or 'linear':8s} {c['opt']:8s} "
               f"d{c['d']} n{c['n']} batch {c['batch']} hidden {c['hidden']} {c['acts']} "
-              f"l2 {c['l2']}: weights {dw:.1e}, history {dh:.1e}, evaluate {de:.1e}"
+              f"l2 {c['l2']} activity {c['activity']}: weights {dw:.1e}, history {dh:.1e}, evaluate {de:.1e}"
               + ("" if same_keys else f", keys {sorted(a['h'])} vs {sorted(k['h'])}"))
     print(f"{len(todo) - bad}/{len(todo)} cases agree within {args.tol:g}")
     return 1 if bad else 0
