@@ -29,6 +29,14 @@ LOSSES = {"scce": "sparse_categorical_crossentropy", "cce": "categorical_crossen
           "bce": "binary_crossentropy", "mse": "mse", "mae": "mae", "huber": "huber"}
 
 
+def optimizer_options(r) -> dict:
+    """Random hyper-parameters for the drawn optimizer (those its constructor takes)."""
+    opts: dict = {}
+    if r.random() < 0.3:
+        opts[["clipnorm", "clipvalue", "global_clipnorm"][int(r.integers(3))]] = 0.05
+    return opts
+
+
 def cases(seed: int, count: int) -> list[dict]:
     """The cases' descriptions, drawn from `seed` (the same in both interpreters)."""
     r = np.random.default_rng(seed)
@@ -36,14 +44,28 @@ def cases(seed: int, count: int) -> list[dict]:
     for i in range(count):
         task = list(LOSSES)[int(r.integers(len(LOSSES)))]
         hidden = [int(r.integers(1, 70)) for _ in range(int(r.integers(0, 3)))]
+        opt = OPTS[int(r.integers(len(OPTS)))]
+        extra = optimizer_options(r)
+        if opt == "sgd" and r.random() < 0.6:
+            extra.update(momentum=0.9, nesterov=bool(r.random() < 0.5))
+        if opt == "rmsprop" and r.random() < 0.5:
+            extra.update(momentum=0.5, centered=True)
+        if opt == "adam" and r.random() < 0.5:
+            extra.update(amsgrad=True)
+        if opt in ("sgd", "adam") and r.random() < 0.3:
+            extra.update(weight_decay=0.05)
         out.append({
+            "opt_args": extra, "schedule": bool(r.random() < 0.25),
+            "image": bool(r.random() < 0.25),  # (n, 2, d/2) inputs through Flatten
+            "split_act": bool(r.random() < 0.25),  # the output activation as its own layer
+            "logits": bool(r.random() < 0.3),  # a linear output, the loss from_logits
             "seed": 1000 * seed + i, "d": int(r.integers(2, 40)), "n": int(r.integers(10, 120)),
             "batch": int(r.integers(1, 40)), "hidden": hidden,
             "acts": [ACTS[int(r.integers(len(ACTS)))] for _ in hidden], "task": task,
             "k": int(r.integers(2, 7)) if task in ("scce", "cce") else int(r.integers(1, 5)),
             "out_act": {"scce": "softmax", "cce": "softmax", "bce": "sigmoid"}.get(
                 task, [None, "tanh", "relu"][int(r.integers(3))]),
-            "opt": OPTS[int(r.integers(len(OPTS)))], "l2": bool(r.random() < 0.3),
+            "opt": opt, "l2": bool(r.random() < 0.3),
             "activity": bool(r.random() < 0.3),
         })
     return out
@@ -65,13 +87,33 @@ def run(keras, case: dict) -> dict:
     reg = (lambda: keras.regularizers.l2(0.01)) if case["l2"] else (lambda: None)
     act = ((lambda: keras.regularizers.l1_l2(0.01, 0.02)) if case["activity"]
            else (lambda: None))
-    layers = [keras.Input((d,))]
+    d2 = d + d % 2
+    if case["image"]:
+        x = np.concatenate([x, np.zeros((n, d2 - d), "float32")], 1).reshape(n, 2, d2 // 2)
+        layers = [keras.Input((2, d2 // 2)), keras.layers.Flatten()]
+    else:
+        layers = [keras.Input((d,))]
     layers += [keras.layers.Dense(h, activation=a, kernel_regularizer=reg(),
                                   activity_regularizer=act())
                for h, a in zip(case["hidden"], case["acts"])]
-    layers.append(keras.layers.Dense(k, activation=case["out_act"], activity_regularizer=act()))
+    logits = case["logits"] and task in ("scce", "cce", "bce")
+    out_act = None if logits else case["out_act"]
+    if case["split_act"] and out_act:
+        layers += [keras.layers.Dense(k, activity_regularizer=act()),
+                   keras.layers.Activation(out_act)]
+    else:
+        layers.append(keras.layers.Dense(k, activation=out_act, activity_regularizer=act()))
     model = keras.Sequential(layers)
-    model.compile(optimizer=keras.optimizers.get(case["opt"]), loss=LOSSES[task],
+    lr = {"sgd": 0.01, "rmsprop": 0.001, "adam": 0.001, "adamw": 0.001, "adagrad": 0.001,
+          "adadelta": 0.001, "adamax": 0.001, "nadam": 0.001}[case["opt"]]
+    if case["schedule"]:
+        lr = keras.optimizers.schedules.ExponentialDecay(lr * 10, 3, 0.7)
+    optimizer = keras.optimizers.get(case["opt"]).__class__(learning_rate=lr, **case["opt_args"])
+    loss = {"scce": keras.losses.SparseCategoricalCrossentropy,
+            "cce": keras.losses.CategoricalCrossentropy,
+            "bce": keras.losses.BinaryCrossentropy}[task](from_logits=True) if logits \
+        else LOSSES[task]
+    model.compile(optimizer=optimizer, loss=loss,
                   metrics=["accuracy"] if task in ("scce", "cce", "bce") else ["mae"])
     model.set_weights([rng.standard_normal(w.shape).astype("float32") * 0.3
                        for w in model.get_weights()])
@@ -126,9 +168,11 @@ def main(argv=None) -> int:
         de = relative(k["ev"], a["ev"])
         ok = same_keys and max(dw, dh, de) <= args.tol
         bad += not ok
+        flags = [name for name in ("l2", "activity", "schedule", "image", "split_act", "logits")
+                 if c[name]]
         print(f"{'ok ' if ok else 'BAD'} {c['task']:5s} {c['out_act'] or 'linear':8s} {c['opt']:8s} "
-              f"d{c['d']} n{c['n']} batch {c['batch']} hidden {c['hidden']} {c['acts']} "
-              f"l2 {c['l2']} activity {c['activity']}: weights {dw:.1e}, history {dh:.1e}, evaluate {de:.1e}"
+              f"{c['opt_args']} d{c['d']} n{c['n']} batch {c['batch']} hidden {c['hidden']} "
+              f"{c['acts']} {flags}: weights {dw:.1e}, history {dh:.1e}, evaluate {de:.1e}"
               + ("" if same_keys else f", keys {sorted(a['h'])} vs {sorted(k['h'])}"))
     print(f"{len(todo) - bad}/{len(todo)} cases agree within {args.tol:g}")
     return 1 if bad else 0
