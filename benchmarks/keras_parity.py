@@ -8,8 +8,13 @@ that has it: annc never depends on Keras), this script in both:
 
     python benchmarks/keras_parity.py --keras-python /path/to/venv/bin/python [--seed 7] [--cases 24]
 
-Prints one line per case (relative differences) and exits 1 when any case differs by more
-than --tol (default 1e-4) or logs different History keys.
+Prints one line per case (relative differences) and exits 1 when any case's History or
+evaluate() differs by more than --tol (default 1e-4), its weights by more than --wtol (1e-3),
+or it logs different History keys. The weights get the looser bound because the adaptive
+optimizers (Adam, Adamax, ...) divide by a gradient's own running size: a weight whose
+gradient nearly vanishes (a pixel that is rarely lit) moves by a whole step either way on the
+last bits of a sum that the two libraries round differently (checked: with SGD such cases
+agree within 1e-7).
 """
 from __future__ import annotations
 
@@ -44,6 +49,11 @@ def cases(seed: int, count: int) -> list[dict]:
     for i in range(count):
         task = list(LOSSES)[int(r.integers(len(LOSSES)))]
         hidden = [int(r.integers(1, 70)) for _ in range(int(r.integers(0, 3)))]
+        # one case in five at Program 2's scale: the executor's K-split layers, zero-skipping
+        # products, tail by rows and fused head
+        big = bool(r.random() < 0.2)
+        if big:
+            hidden = [int(r.integers(64, 161))] + hidden[:1]
         opt = OPTS[int(r.integers(len(OPTS)))]
         extra = optimizer_options(r)
         if opt == "sgd" and r.random() < 0.6:
@@ -59,9 +69,13 @@ def cases(seed: int, count: int) -> list[dict]:
             "image": bool(r.random() < 0.25),  # (n, 2, d/2) inputs through Flatten
             "split_act": bool(r.random() < 0.25),  # the output activation as its own layer
             "logits": bool(r.random() < 0.3),  # a linear output, the loss from_logits
-            "seed": 1000 * seed + i, "d": int(r.integers(2, 40)), "n": int(r.integers(10, 120)),
-            "batch": int(r.integers(1, 40)), "hidden": hidden,
-            "acts": [ACTS[int(r.integers(len(ACTS)))] for _ in hidden], "task": task,
+            "seed": 1000 * seed + i,
+            "d": int(r.integers(300, 800)) if big else int(r.integers(2, 40)),
+            "n": int(r.integers(200, 400)) if big else int(r.integers(10, 120)),
+            "batch": int(r.integers(24, 64)) if big else int(r.integers(1, 40)), "hidden": hidden,
+            "acts": (["relu"] if big else []) + [ACTS[int(r.integers(len(ACTS)))]
+                                                 for _ in hidden[1 if big else 0:]],
+            "task": task,
             "k": int(r.integers(2, 7)) if task in ("scce", "cce") else int(r.integers(1, 5)),
             "out_act": {"scce": "softmax", "cce": "softmax", "bce": "sigmoid"}.get(
                 task, [None, "tanh", "relu"][int(r.integers(3))]),
@@ -115,8 +129,11 @@ def run(keras, case: dict) -> dict:
         else LOSSES[task]
     model.compile(optimizer=optimizer, loss=loss,
                   metrics=["accuracy"] if task in ("scce", "cce", "bce") else ["mae"])
-    model.set_weights([rng.standard_normal(w.shape).astype("float32") * 0.3
-                       for w in model.get_weights()])
+    # scaled by fan-in, so that no unit starts saturated: Adam-like updates turn the last
+    # bits of a vanishing gradient into whole steps, and the two libraries' sums, equal to a
+    # float's rounding, would part for that reason alone
+    model.set_weights([(rng.standard_normal(w.shape) / np.sqrt(w.shape[0] if w.ndim > 1 else 100)
+                        ).astype("float32") for w in model.get_weights()])
     hist = model.fit(x, y, batch_size=case["batch"], epochs=2, shuffle=False, verbose=0,
                      validation_split=0.2 if n > 30 else 0.0)
     ev = model.evaluate(x, y, batch_size=case["batch"], verbose=0)
@@ -136,6 +153,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--cases", type=int, default=24)
     ap.add_argument("--tol", type=float, default=1e-4)
+    ap.add_argument("--wtol", type=float, default=1e-3)
     ap.add_argument("--side", choices=["annc", "keras"], help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -166,7 +184,7 @@ def main(argv=None) -> int:
         same_keys = sorted(k["h"]) == sorted(a["h"])
         dh = max((relative(k["h"][m], a["h"][m]) for m in k["h"] if m in a["h"]), default=0.0)
         de = relative(k["ev"], a["ev"])
-        ok = same_keys and max(dw, dh, de) <= args.tol
+        ok = same_keys and max(dh, de) <= args.tol and dw <= args.wtol
         bad += not ok
         flags = [name for name in ("l2", "activity", "schedule", "image", "split_act", "logits")
                  if c[name]]
@@ -174,7 +192,8 @@ def main(argv=None) -> int:
               f"{c['opt_args']} d{c['d']} n{c['n']} batch {c['batch']} hidden {c['hidden']} "
               f"{c['acts']} {flags}: weights {dw:.1e}, history {dh:.1e}, evaluate {de:.1e}"
               + ("" if same_keys else f", keys {sorted(a['h'])} vs {sorted(k['h'])}"))
-    print(f"{len(todo) - bad}/{len(todo)} cases agree within {args.tol:g}")
+    print(f"{len(todo) - bad}/{len(todo)} cases agree (logs within {args.tol:g}, weights within "
+          f"{args.wtol:g})")
     return 1 if bad else 0
 
 
