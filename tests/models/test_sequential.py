@@ -61,6 +61,18 @@ def test_add_pop_input_and_errors():
         model.add("dense")
 
 
+def test_weight_paths_name_the_model_that_built_them():
+    # Keras 3: variables created while a model builds its layers carry the model's name
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d1")], name="net")
+    assert [w.path for w in model.weights] == ["net/d1/kernel", "net/d1/bias"]
+    alone = keras.layers.Dense(2, name="d2")
+    alone.build((None, 3))
+    assert [w.path for w in keras.Sequential([alone]).weights] == ["d2/kernel", "d2/bias"]
+    later = keras.Sequential([keras.layers.Dense(4, name="d3")], name="lazy")
+    later.build((None, 3))
+    assert later.weights[0].path == "lazy/d3/kernel" and later.weights[0].name == "kernel"
+
+
 def test_dtype_of_models_and_layers():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dropout(0.1)])
     assert model.dtype == "float32"

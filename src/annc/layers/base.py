@@ -102,6 +102,10 @@ def _standardize_shape(shape, what: str) -> tuple:
     return out
 
 
+# The names of the models whose build() is running, outermost first (Keras's name scope).
+_BUILD_SCOPE: list[str] = []
+
+
 class Layer:
     """Base class of annc layers (Keras 3's contract for the parts annc implements)."""
 
@@ -157,12 +161,14 @@ class Layer:
 
     def add_weight(self, shape, initializer, name: str, trainable: bool = True,
                    regularizer=None) -> Variable:
+        """A weight of this layer; its path is prefixed by the models building it, as Keras 3
+        names variables ('sequential/dense/kernel'; 'dense/kernel' for a layer built alone)."""
         value = np.ascontiguousarray(initializer(tuple(shape), dtype="float32"), dtype=np.float32)
         if value.shape != tuple(shape):
             raise ValueError(f"{self.name}: initializer returned shape {value.shape} for {name}, "
                              f"expected {tuple(shape)}")
         var = Variable(value, name, trainable=trainable and self.trainable,
-                       path=f"{self.name}/{name}")
+                       path="/".join(_BUILD_SCOPE + [self.name, name]))
         var.regularizer = regularizer
         self._weights.append(var)
         return var

@@ -16,7 +16,7 @@ import numpy as np
 from .. import _core, callbacks as callbacks_module, config, losses, metrics as metrics_module
 from .. import optimizers, regularizers
 from .. import random as annc_random
-from ..layers.base import Layer, Variable, auto_name
+from ..layers.base import _BUILD_SCOPE, Layer, Variable, auto_name
 from ..layers.core import Activation, Dense, Dropout, Flatten, InputLayer, KerasTensor
 
 __all__ = ["Sequential"]
@@ -152,9 +152,13 @@ class Sequential(Layer):
                 raise ValueError("You must provide an `input_shape` argument.")
         shape = (None,) + tuple(input_shape)[1:]
         self.input_shape = shape
-        for layer in self._layers:
-            layer._ensure_built(shape)
-            shape = layer.compute_output_shape(shape)
+        _BUILD_SCOPE.append(self.name)
+        try:
+            for layer in self._layers:
+                layer._ensure_built(shape)
+                shape = layer.compute_output_shape(shape)
+        finally:
+            _BUILD_SCOPE.pop()
         self.output_shape = shape
         self.built = True
         self._make_slab()
