@@ -59,14 +59,19 @@ def test_variance_scaling_untruncated_and_modes():
 
 
 def test_keras_defaults():
+    # Keras 3.15's configs, keys as it writes them (input_axes/output_axes: always None here)
     assert I.VarianceScaling().get_config() == {
-        "scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal", "seed": None}
+        "scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal", "seed": None,
+        "input_axes": None, "output_axes": None}
     assert I.RandomNormal().get_config() == {"mean": 0.0, "stddev": 0.05, "seed": None}
     assert I.RandomUniform().get_config() == {"minval": -0.05, "maxval": 0.05, "seed": None}
     assert I.TruncatedNormal().get_config() == {"mean": 0.0, "stddev": 0.05, "seed": None}
     assert I.Orthogonal().get_config() == {"gain": 1.0, "seed": None}
     assert I.Constant().get_config() == {"value": 0.0}
-    assert I.GlorotUniform(seed=3).get_config() == {"seed": 3}
+    assert I.GlorotUniform(seed=3).get_config() == {"seed": 3, "input_axes": None,
+                                                     "output_axes": None}
+    with pytest.raises(NotImplementedError, match="input_axes"):
+        I.HeNormal(input_axes=[0])
     g = I.GlorotUniform()
     assert (g.scale, g.mode, g.distribution) == (1.0, "fan_avg", "uniform")
     h = I.HeNormal()

@@ -189,7 +189,11 @@ class VarianceScaling(RandomInitializer):
     truncated normal (stddev corrected for the truncation), a normal or a uniform."""
 
     def __init__(self, scale: float = 1.0, mode: str = "fan_in",
-                 distribution: str = "truncated_normal", seed: Any = None) -> None:
+                 distribution: str = "truncated_normal", seed: Any = None, input_axes=None,
+                 output_axes=None) -> None:
+        if input_axes is not None or output_axes is not None:
+            raise NotImplementedError("VarianceScaling: input_axes/output_axes (fans over chosen "
+                                      "axes) are not supported by annc")
         if not scale > 0.0:
             raise ValueError(f"Argument `scale` must be positive float. Received: "
                              f"scale={scale}")
@@ -224,18 +228,19 @@ class VarianceScaling(RandomInitializer):
         return _random.uniform(shape, -limit, limit, dtype=dt, seed=self.seed)
 
     def get_config(self) -> Dict[str, Any]:
-        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
-                **super().get_config()}
+        return {**super().get_config(), "scale": self.scale, "mode": self.mode,
+                "distribution": self.distribution, "input_axes": None, "output_axes": None}
 
 
 class _FixedVarianceScaling(VarianceScaling):
     _SCALE, _MODE, _DIST = 1.0, "fan_in", "truncated_normal"
 
-    def __init__(self, seed: Any = None) -> None:
-        super().__init__(scale=self._SCALE, mode=self._MODE, distribution=self._DIST, seed=seed)
+    def __init__(self, seed: Any = None, input_axes=None, output_axes=None) -> None:
+        super().__init__(scale=self._SCALE, mode=self._MODE, distribution=self._DIST, seed=seed,
+                         input_axes=input_axes, output_axes=output_axes)
 
     def get_config(self) -> Dict[str, Any]:
-        return RandomInitializer.get_config(self)
+        return {**RandomInitializer.get_config(self), "input_axes": None, "output_axes": None}
 
 
 class GlorotUniform(_FixedVarianceScaling):

@@ -105,6 +105,25 @@ def _standardize_shape(shape, what: str) -> tuple:
 # The names of the models whose build() is running, outermost first (Keras's name scope).
 _BUILD_SCOPE: list[str] = []
 
+# A layer config's dtype as Keras 3 writes it (a serialized DTypePolicy).
+FLOAT32_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+                  "registered_name": None}
+
+
+def _dtype_name(dtype: Any) -> str | None:
+    """The name of a dtype argument: a string, a NumPy dtype, a DTypePolicy (or its config,
+    as Keras writes it in a layer's config), or None."""
+    if dtype is None:
+        return None
+    if isinstance(dtype, dict):
+        return str(dtype.get("config", {}).get("name", dtype))
+    if hasattr(dtype, "name") and not isinstance(dtype, (str, np.dtype)):
+        return str(dtype.name)  # a policy object
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return str(dtype)
+
 
 class Layer:
     """Base class of annc layers (Keras 3's contract for the parts annc implements)."""
@@ -118,7 +137,7 @@ class Layer:
         if unknown:
             raise TypeError(f"{type(self).__name__}: unrecognized keyword arguments: "
                             f"{sorted(unknown)}")
-        if dtype not in (None, "float32", np.float32) and str(dtype) != "float32":
+        if _dtype_name(dtype) not in (None, "float32"):
             raise ValueError(f"{type(self).__name__}: annc computes in float32; dtype={dtype!r} "
                              f"is not supported")
         self.name = name or auto_name(type(self).__name__)
@@ -237,8 +256,7 @@ class Layer:
 
     # ---- config
     def get_config(self) -> dict:
-        cfg = {"name": self.name, "trainable": self.trainable, "dtype": "float32"}
-        return cfg
+        return {"name": self.name, "trainable": self.trainable, "dtype": FLOAT32_POLICY}
 
     @classmethod
     def from_config(cls, config: dict):

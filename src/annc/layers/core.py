@@ -41,13 +41,17 @@ class InputLayer(Layer):
 
     def __init__(self, shape=None, batch_size: int | None = None, dtype: Any = None,
                  sparse: bool | None = None, batch_shape=None, input_tensor=None,
-                 name: str | None = None, **kwargs):
+                 name: str | None = None, ragged: bool | None = None,
+                 optional: bool = False, **kwargs):
         if "input_shape" in kwargs and shape is None:
             shape = kwargs.pop("input_shape")
         if sparse:
             raise NotImplementedError("InputLayer: sparse inputs are not supported by annc")
         if input_tensor is not None:
             raise NotImplementedError("InputLayer: input_tensor is not supported by annc")
+        if ragged or optional:
+            raise NotImplementedError("InputLayer: ragged or optional inputs are not supported "
+                                      "by annc")
         super().__init__(name=name, dtype=dtype, **kwargs)
         if batch_shape is not None:
             full = _standardize_shape(batch_shape, "batch_shape")
@@ -63,7 +67,7 @@ class InputLayer(Layer):
 
     def get_config(self) -> dict:
         return {"batch_shape": self.batch_shape, "dtype": "float32", "sparse": False,
-                "name": self.name}
+                "ragged": False, "name": self.name, "optional": False}
 
 
 def Input(shape=None, batch_size: int | None = None, dtype: Any = None, sparse: bool | None = None,
@@ -84,8 +88,11 @@ class Dense(Layer):
     def __init__(self, units: int, activation=None, use_bias: bool = True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 kernel_constraint=None, bias_constraint=None, lora_rank=None, **kwargs):
+                 kernel_constraint=None, bias_constraint=None, lora_rank=None,
+                 quantization_config=None, **kwargs):
         super().__init__(**kwargs)
+        if quantization_config is not None:
+            raise NotImplementedError("Dense: quantization is not supported by annc")
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"Received an invalid value for `units`, expected a positive "
                              f"integer. Received: units={units!r}")
@@ -154,11 +161,12 @@ class Dense(Layer):
             if self.kernel_regularizer else None,
             "bias_regularizer": regularizers.serialize(self.bias_regularizer)
             if self.bias_regularizer else None,
-            "activity_regularizer": regularizers.serialize(self.activity_regularizer)
-            if self.activity_regularizer else None,
             "kernel_constraint": None,
             "bias_constraint": None,
+            "quantization_config": None,
         })
+        if self.activity_regularizer:  # Keras 3 writes the key only when there is one
+            cfg["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return cfg
 
 
