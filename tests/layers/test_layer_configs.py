@@ -1,6 +1,8 @@
 """Layer configs as Keras 3.15 writes and reads them: annc reads a Keras config and writes the
 same keys, so a config moves between the two."""
 import copy
+import json
+import os
 
 import numpy as np
 import pytest
@@ -62,3 +64,33 @@ def test_input_layer_config_as_keras():
     assert cfg == {"batch_shape": (None, 3), "dtype": "float32", "sparse": False,
                    "ragged": False, "name": "inp", "optional": False}
     assert keras.layers.InputLayer.from_config(cfg).batch_shape == (None, 3)
+
+
+# keras.Sequential([keras.Input((4,)), Dense(3, activation="relu"), Dropout(0.1), Dense(2)],
+# name="net").get_config() in Keras 3.15.1, through JSON
+with open(os.path.join(os.path.dirname(__file__), "keras_sequential_config.json")) as _f:
+    KERAS_SEQUENTIAL = json.load(_f)
+
+
+def test_sequential_config_is_keras_and_loads_both_ways():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu",
+                                                                    name="dense"),
+                              keras.layers.Dropout(0.1, name="dropout"),
+                              keras.layers.Dense(2, name="dense_1")], name="net")
+    model._input_layer.name = "input_layer"
+    assert json.loads(json.dumps(model.get_config())) == KERAS_SEQUENTIAL
+    loaded = keras.Sequential.from_config(copy.deepcopy(KERAS_SEQUENTIAL))
+    assert [type(layer).__name__ for layer in loaded.layers] == ["Dense", "Dropout", "Dense"]
+    assert loaded.input_shape == (None, 4) and loaded.count_params() == 23
+    assert json.loads(json.dumps(loaded.get_config())) == KERAS_SEQUENTIAL
+
+
+def test_sequential_config_without_input_and_unbuilt():
+    lazy = keras.Sequential([keras.layers.Dense(5, activation="tanh")], name="lazy")
+    assert "build_input_shape" not in lazy.get_config()
+    assert not keras.Sequential.from_config(lazy.get_config()).built
+    lazy.build((None, 7))
+    clone = keras.Sequential.from_config(lazy.get_config())
+    assert clone.built and clone.input_shape == (None, 7) and clone.count_params() == 40
+    with pytest.raises(ValueError, match="unknown layer class 'Conv2D'"):
+        keras.Sequential.from_config({"layers": [{"class_name": "Conv2D", "config": {}}]})

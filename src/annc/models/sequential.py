@@ -16,7 +16,7 @@ import numpy as np
 from .. import _core, callbacks as callbacks_module, config, losses, metrics as metrics_module
 from .. import optimizers, regularizers
 from .. import random as annc_random
-from ..layers.base import _BUILD_SCOPE, Layer, Variable, auto_name
+from ..layers.base import _BUILD_SCOPE, FLOAT32_POLICY, Layer, Variable, auto_name
 from ..layers.core import Activation, Dense, Dropout, Flatten, InputLayer, KerasTensor
 
 __all__ = ["Sequential"]
@@ -927,9 +927,44 @@ class Sequential(Layer):
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict:
-        layers = []
-        if self._input_layer is not None:
-            layers.append({"class_name": "InputLayer", "config": self._input_layer.get_config()})
-        for layer in self._layers:
-            layers.append({"class_name": type(layer).__name__, "config": layer.get_config()})
-        return {"name": self.name, "trainable": self.trainable, "layers": layers}
+        """The architecture as Keras 3 writes it: each layer serialized (module, class name,
+        config, and the input shape it was built for), and the model's built input shape."""
+        def entry(layer: Layer, built_for=None) -> dict:
+            e = {"module": "keras.layers", "class_name": type(layer).__name__,
+                 "config": layer.get_config(), "registered_name": None}
+            if built_for is not None:
+                e["build_config"] = {"input_shape": list(built_for)}
+            return e
+
+        layers = [entry(self._input_layer)] if self._input_layer is not None else []
+        # Keras records the shape a layer was built for when its class builds weights
+        layers += [entry(layer, layer.input_shape if layer.built and layer.weights else None)
+                   for layer in self._layers]
+        cfg = {"name": self.name, "trainable": self.trainable, "dtype": FLOAT32_POLICY,
+               "layers": layers}
+        if self.built:
+            cfg["build_input_shape"] = list(self.input_shape)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Sequential":
+        """A new model (fresh weights) from get_config's dict, annc's or Keras 3's."""
+        from .. import layers as layers_module
+
+        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+        for entry in config.get("layers", []):
+            name = entry.get("class_name")
+            layer_cls = (custom_objects or {}).get(name) or getattr(layers_module, name, None)
+            if not (isinstance(layer_cls, type) and issubclass(layer_cls, Layer)):
+                raise ValueError(f"Sequential.from_config: unknown layer class {name!r}; annc "
+                                 f"has {layers_module.__all__}")
+            layer_cfg = dict(entry.get("config", {}))
+            if layer_cls is InputLayer and layer_cfg.get("batch_shape") is not None:
+                layer_cfg["batch_shape"] = tuple(layer_cfg["batch_shape"])
+            model.add(layer_cls.from_config(layer_cfg), rebuild=False)
+        shape = config.get("build_input_shape")
+        if model._input_layer is None and shape is not None:
+            model.build(tuple(shape))
+        elif model._input_layer is not None:
+            model.build(model._declared_input_shape())
+        return model
