@@ -75,7 +75,7 @@ class SGD(Optimizer):
         ema_overwrite_frequency: int | None = None,
         loss_scale_factor: float | None = None,
         gradient_accumulation_steps: int | None = None,
-        name: str = "SGD",
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -124,7 +124,7 @@ class RMSprop(Optimizer):
         ema_overwrite_frequency: int | None = None,
         loss_scale_factor: float | None = None,
         gradient_accumulation_steps: int | None = None,
-        name: str = "rmsprop",
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -173,7 +173,7 @@ class Adam(Optimizer):
         ema_overwrite_frequency: int | None = None,
         loss_scale_factor: float | None = None,
         gradient_accumulation_steps: int | None = None,
-        name: str = "adam",
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -220,7 +220,7 @@ class AdamW(Adam):
         ema_overwrite_frequency: int | None = None,
         loss_scale_factor: float | None = None,
         gradient_accumulation_steps: int | None = None,
-        name: str = "adamw",
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -266,7 +266,7 @@ class Adagrad(Optimizer):
         ema_overwrite_frequency: int | None = None,
         loss_scale_factor: float | None = None,
         gradient_accumulation_steps: int | None = None,
-        name: str = "adagrad",
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -314,7 +314,7 @@ class Adadelta(Optimizer):
         ema_overwrite_frequency: int | None = None,
         loss_scale_factor: float | None = None,
         gradient_accumulation_steps: int | None = None,
-        name: str = "adadelta",
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -360,7 +360,7 @@ class Adamax(Optimizer):
         ema_overwrite_frequency: int | None = None,
         loss_scale_factor: float | None = None,
         gradient_accumulation_steps: int | None = None,
-        name: str = "adamax",
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -407,7 +407,7 @@ class Nadam(Optimizer):
         ema_overwrite_frequency: int | None = None,
         loss_scale_factor: float | None = None,
         gradient_accumulation_steps: int | None = None,
-        name: str = "nadam",
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import inspect
 import math
-import re
 import warnings
 from typing import Any, Callable, ClassVar, Iterable, Sequence, Union
 
 import numpy as np
 
 from .. import _core
+from ..layers.base import auto_name
 from . import schedules as _schedules
 from .schedules import LearningRateSchedule
 
@@ -43,10 +43,6 @@ _C_PARAM_DEFAULTS: dict[str, Any] = {
 
 def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 class Optimizer:
@@ -102,7 +98,8 @@ class Optimizer:
         if kwargs:
             raise ValueError(f"Argument(s) not recognized: {kwargs}")
 
-        self.name = name if name is not None else _snake(type(self).__name__)
+        # unnamed: as Keras 3.15 names it, 'sgd', 'sgd_1', 'rm_sprop' ... (like layers)
+        self.name = name if name is not None else auto_name(type(self).__name__)
         self.weight_decay = weight_decay
         self.clipnorm = clipnorm
         self.global_clipnorm = global_clipnorm
