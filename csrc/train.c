@@ -1258,15 +1258,16 @@ static void train_backward(worker *w) {
             const int need_dx = l > first;
             require(w, state, READ_OWN, part);
             /* the penalty over the batch divided by its size, as Keras 3 takes it; onto
-             * d(loss)/d(logits) through the activation when the loss has folded it in */
-            if ((L->activity_l1 != 0.0f || L->activity_l2 != 0.0f) && last && net->fused)
+             * d(loss)/d(logits) through the activation when the loss has folded it in (both
+             * add nothing without a penalty) */
+            const float act_l1 = L->activity_l1 / (float)rows,
+                        act_l2 = L->activity_l2 / (float)rows;
+            if (last && net->fused && (act_l1 != 0.0f || act_l2 != 0.0f))
                 add_activity_grad_folded(L->act, g + o0, L->out, L->y + o0, L->out, n, L->out,
-                                         L->activity_l1 / (float)rows,
-                                         L->activity_l2 / (float)rows, w->ws);
-            else if (L->activity_l1 != 0.0f || L->activity_l2 != 0.0f)
+                                         act_l1, act_l2, w->ws);
+            else
                 add_reg_grad_rows(g + o0 + s.lo, L->out, L->y + o0 + s.lo, L->out, n,
-                                  s.hi - s.lo, L->activity_l1 / (float)rows,
-                                  L->activity_l2 / (float)rows);
+                                  s.hi - s.lo, act_l1, act_l2);
             if (!(last && net->fused)) {
                 if (L->act == ANNC_ACT_SOFTMAX) /* part: thread 0's or the tail's rows */
                     annc_softmax_backward(g + o0, g + o0, L->y + o0, n, L->out);

@@ -812,8 +812,8 @@ class Sequential(Layer):
                 if val is not None and self._validate_now(epoch, validation_freq):
                     vlogs = self._test_pass(cbs, *val, validation_batch_size or batch_size)
                     epoch_logs.update({f"val_{k}": v for k, v in vlogs.items()})
-                cbs.on_epoch_end(epoch, self._sorted_logs(epoch_logs))
-                train_logs = self._sorted_logs(epoch_logs)  # without the callbacks' additions
+                train_logs = self._sorted_logs(epoch_logs)
+                cbs.on_epoch_end(epoch, dict(train_logs))  # their additions stay in their copy
                 if self.stop_training:
                     break
         finally:
