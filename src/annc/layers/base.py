@@ -105,9 +105,11 @@ def _standardize_shape(shape, what: str) -> tuple:
 # The names of the models whose build() is running, outermost first (Keras's name scope).
 _BUILD_SCOPE: list[str] = []
 
-# A layer config's dtype as Keras 3 writes it (a serialized DTypePolicy).
-FLOAT32_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
-                  "registered_name": None}
+def float32_policy() -> dict:
+    """A layer config's dtype as Keras 3 writes it (a serialized DTypePolicy); a new dict each
+    time, since callers may edit the config they get."""
+    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+            "registered_name": None}
 
 
 def _dtype_name(dtype: Any) -> str | None:
@@ -256,7 +258,7 @@ class Layer:
 
     # ---- config
     def get_config(self) -> dict:
-        return {"name": self.name, "trainable": self.trainable, "dtype": FLOAT32_POLICY}
+        return {"name": self.name, "trainable": self.trainable, "dtype": float32_policy()}
 
     @classmethod
     def from_config(cls, config: dict):

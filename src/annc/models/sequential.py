@@ -16,7 +16,7 @@ import numpy as np
 from .. import _core, callbacks as callbacks_module, config, losses, metrics as metrics_module
 from .. import optimizers, regularizers
 from .. import random as annc_random
-from ..layers.base import _BUILD_SCOPE, FLOAT32_POLICY, Layer, Variable, auto_name
+from ..layers.base import _BUILD_SCOPE, Layer, Variable, auto_name
 from ..layers.core import Activation, Dense, Dropout, Flatten, InputLayer, KerasTensor
 
 __all__ = ["Sequential"]
@@ -940,8 +940,7 @@ class Sequential(Layer):
         # Keras records the shape a layer was built for when its class builds weights
         layers += [entry(layer, layer.input_shape if layer.built and layer.weights else None)
                    for layer in self._layers]
-        cfg = {"name": self.name, "trainable": self.trainable, "dtype": FLOAT32_POLICY,
-               "layers": layers}
+        cfg = {**super().get_config(), "layers": layers}
         if self.built:
             cfg["build_input_shape"] = list(self.input_shape)
         return cfg
